@@ -1,0 +1,76 @@
+/* internal.h -- what core's files share and nothing outside core sees.
+ *
+ * Pieces, one file each: status.c (status text, thread-local error detail),
+ * alloc.c (the injectable allocator), arena.c (blocks + exact accounting),
+ * entry.c (the one entry encoding), registry.c (rep table), spec.c (spec
+ * string grammar), memtable.c (the only caller of rep ops), iter.c (the
+ * public iterator over any source).
+ */
+#ifndef MT_CORE_INTERNAL_H
+#define MT_CORE_INTERNAL_H
+
+#include <memtable/memtable.h>
+#include <memtable/rep.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the entry trailer is read as a little-endian u64"
+#endif
+
+#define MT_MAX_PARAMS 16 /* parameters one rep may declare */
+#define MT_SPEC_MAX 512  /* canonical spec text, NUL included */
+
+/* status.c */
+void mt_clear_error(void);
+
+/* alloc.c: mt_malloc & co. are declared in rep.h */
+char *mt_strdup(const char *s);
+/* Large page-granular blocks: mmap advised for huge pages under the default
+ * allocator, the custom allocator's malloc otherwise; *mapped says which,
+ * and mt_free_pages must be given it back with the size. */
+void *mt_alloc_pages(size_t size, bool *mapped);
+void mt_free_pages(void *p, size_t size, bool mapped);
+
+/* arena.c */
+mt_arena *mt_arena_new(void);
+void mt_arena_free(mt_arena *a);
+size_t mt_arena_memory(const mt_arena *a); /* every byte the arena holds */
+
+/* entry.c */
+uint8_t *mt_entry_encode(uint8_t *dst, const mt_new_entry *e); /* returns end */
+size_t mt_varint32_len(uint32_t v);
+
+/* registry.c */
+size_t mt_registry_list(const mt_rep_ops **out, size_t cap);
+
+/* spec.c: parses spec (NULL = default rep) into the rep and its parameter
+ * values (every declared one, defaults filled in); MT_EINVAL with the bad
+ * token named in mt_last_error(). */
+int mt_spec_parse(const char *spec, const mt_rep_ops **ops, int64_t params[MT_MAX_PARAMS]);
+/* Canonical text "name:k=v,..." with every parameter in declared order. */
+void mt_spec_format(const mt_rep_ops *ops, const int64_t *params, char *buf, size_t cap);
+
+/* iter.c: every public mt_iter is a source behind this small vtable, so the
+ * memtable's raw iterator and the store's merged view share the type. */
+typedef struct mt_iter_vt {
+  void (*free)(mt_iter *it);
+  void (*seek_to_first)(mt_iter *it);
+  void (*seek_to_last)(mt_iter *it);
+  void (*seek)(mt_iter *it, mt_slice key);
+  void (*seek_for_prev)(mt_iter *it, mt_slice key);
+  void (*next)(mt_iter *it);
+  void (*prev)(mt_iter *it);
+} mt_iter_vt;
+
+struct mt_iter {
+  const mt_iter_vt *vt;
+  int status;         /* MT_OK or the error that stopped the iterator */
+  bool valid;         /* the fields below describe the current entry */
+  mt_slice key, value;
+  uint64_t seq;
+  mt_kind kind;
+};
+
+/* Fills it's current-entry fields from an encoded entry (NULL = invalid). */
+void mt_iter_set_entry(mt_iter *it, const uint8_t *entry);
+
+#endif

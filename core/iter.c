@@ -1,0 +1,48 @@
+/* iter.c -- the public iterator: one type over any source (a memtable's
+ * raw entries, the store's merged view), dispatched through mt_iter_vt.
+ * An invalid iterator answers empty keys and values; next/prev on it do
+ * nothing. */
+#include "internal.h"
+
+void mt_iter_set_entry(mt_iter *it, const uint8_t *e) {
+  it->valid = e != NULL;
+  if (!e) return;
+  it->key = mt_entry_key(e);
+  it->seq = mt_entry_seq(e);
+  it->kind = mt_entry_kind(e);
+  it->value = mt_entry_value(e);
+}
+
+void mt_iter_free(mt_iter *it) {
+  if (it) it->vt->free(it);
+}
+void mt_iter_seek_to_first(mt_iter *it) {
+  if (it && it->status == MT_OK) it->vt->seek_to_first(it);
+}
+void mt_iter_seek_to_last(mt_iter *it) {
+  if (it && it->status == MT_OK) it->vt->seek_to_last(it);
+}
+void mt_iter_seek(mt_iter *it, mt_slice key) {
+  if (it && it->status == MT_OK && (key.data || !key.len)) it->vt->seek(it, key);
+}
+void mt_iter_seek_for_prev(mt_iter *it, mt_slice key) {
+  if (it && it->status == MT_OK && (key.data || !key.len)) it->vt->seek_for_prev(it, key);
+}
+bool mt_iter_valid(const mt_iter *it) { return it && it->valid; }
+void mt_iter_next(mt_iter *it) {
+  if (it && it->valid) it->vt->next(it);
+}
+void mt_iter_prev(mt_iter *it) {
+  if (it && it->valid) it->vt->prev(it);
+}
+mt_slice mt_iter_key(const mt_iter *it) {
+  return it && it->valid ? it->key : (mt_slice){"", 0};
+}
+mt_slice mt_iter_value(const mt_iter *it) {
+  return it && it->valid ? it->value : (mt_slice){"", 0};
+}
+uint64_t mt_iter_seq(const mt_iter *it) { return it && it->valid ? it->seq : 0; }
+mt_kind mt_iter_kind(const mt_iter *it) { return it && it->valid ? it->kind : MT_DELETE; }
+int mt_iter_status(const mt_iter *it) {
+  return it ? it->status : mt_set_error(MT_EINVAL, "mt_iter_status: iterator is NULL");
+}
