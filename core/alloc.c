@@ -53,27 +53,13 @@ char *mt_strdup(const char *s) {
   return d;
 }
 
-#include <sys/mman.h>
-
-void *mt_alloc_pages(size_t size, bool *mapped) {
-  *mapped = current.malloc == libc_malloc;
-  if (!*mapped) return mt_malloc(size);
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    mt_set_error(MT_ENOMEM, "out of memory mapping %zu bytes", size);
-    return NULL;
-  }
-#ifdef MADV_HUGEPAGE
-  madvise(p, size, MADV_HUGEPAGE); /* advice only: a refusal changes nothing */
-#endif
-  return p;
-}
-
-void mt_free_pages(void *p, size_t size, bool mapped) {
-  if (!p) return;
-  if (!mapped) {
-    mt_free(p);
-    return;
-  }
-  munmap(p, size);
+/* An arena maps its own pages; a custom allocator still gets to refuse them
+ * (a memory budget, or a test failing the n-th allocation): it is asked for
+ * the bytes, which are handed straight back. */
+bool mt_alloc_permit(size_t size) {
+  if (current.malloc == libc_malloc) return true;
+  void *p = current.malloc(current.ctx, size);
+  if (!p) return false;
+  current.free(current.ctx, p);
+  return true;
 }

@@ -1,139 +1,164 @@
-/* arena.c -- bump allocation in blocks, with exact accounting.
+/* arena.c -- bump allocation in one reserved address range, with exact
+ * accounting.
+ *
+ * The arena reserves MT_ARENA_RESERVE bytes of address space (PROT_NONE,
+ * nothing backed) and commits it front to back in growing steps.  Every
+ * allocation therefore lies in [base, base + MT_ARENA_RESERVE), which lets
+ * reps link nodes with 32-bit offsets in 4-byte units (rep.h's
+ * mt_arena_base).  Big allocations waste nothing: the range is contiguous.
  *
  * Thread safety: mt_arena_alloc may be called by any number of threads.
- * The current block is claimed by CAS on its `used` offset; only adding a
- * block takes the mutex.
+ * Space is claimed by CAS on `used`.  Once two threads have collided on that
+ * CAS (`contended`), each thread claims a private chunk at a time and bumps
+ * inside it without atomics, so parallel writers stop sharing a cache line.
+ * Only committing more of the range takes the mutex.
  *
  * Invariants:
- *  1. memory == sizeof(mt_arena) + the size of every block held, big ones
- *     included: what the arena holds, byte for byte.
- *  2. Blocks grow geometrically from MIN_BLOCK to MAX_BLOCK, so a small
- *     memtable holds little and a big one few blocks.  Blocks of MAX_BLOCK
- *     come from mt_alloc_pages (huge-page advised).
- *  3. An allocation bigger than MAX_BLOCK / 4 gets a block of its own, kept
- *     off the current block so nothing of the current block is wasted.
+ *  1. used <= committed <= MT_ARENA_RESERVE; [base, base + committed) is
+ *     readable and writable.
+ *  2. memory == sizeof(mt_arena) + committed: what the arena holds.
+ *  3. Commit steps double from MIN_STEP to MAX_STEP, so a small memtable
+ *     holds little; past HUGE_FROM the range is advised for huge pages.
  *
- * Memory orders: `head` is published with release after its block header is
- * written and read with acquire; `used` needs only relaxed CAS because the
- * bytes it hands out are written by the claiming thread, and are published
- * to readers by the rep's own release store of the node.  `memory` is a
- * relaxed counter: a statistic, exact once writers are quiet. */
+ * Memory orders: `committed` is stored with release after mprotect and read
+ * with acquire before a claim may use it.  `used` needs only relaxed CAS:
+ * the claimed bytes are written by the claiming thread and published to
+ * readers by the rep's own release store of the node.  A thread-local chunk
+ * is keyed by the arena's id, never reused, so a stale chunk is never used. */
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 
-#define MIN_BLOCK ((size_t)4 << 10)
-#define MAX_BLOCK ((size_t)2 << 20)
-#define BLOCK_ALIGN 64
-
-typedef struct block {
-  struct block *prev;
-  size_t size; /* bytes allocated for the block, header included */
-  bool mapped;
-  _Atomic size_t used; /* offset into data[] of the first free byte */
-  _Alignas(BLOCK_ALIGN) uint8_t data[];
-} block;
+#define MIN_STEP ((size_t)4 << 10)
+#define MAX_STEP ((size_t)2 << 20)
+#define HUGE_FROM ((size_t)8 << 20)
+#define CHUNK ((size_t)32 << 10) /* a contended thread's private chunk */
 
 struct mt_arena {
-  _Atomic(block *) head; /* current block; older ones behind it */
-  block *big;            /* dedicated blocks of big allocations */
-  _Atomic size_t memory;
-  size_t next_size;
+  uint8_t *base;
+  uint8_t *mapping; /* what munmap gets back */
+  size_t mapping_len;
+  _Atomic size_t used;
+  _Atomic size_t committed;
+  _Atomic bool contended;
+  size_t step;
+  uint64_t id;
   pthread_mutex_t grow;
 };
 
-static block *block_new(size_t size) {
-  bool mapped = false;
-  block *b = size >= MAX_BLOCK ? mt_alloc_pages(size, &mapped) : mt_malloc(size);
-  if (!b) return NULL;
-  b->prev = NULL;
-  b->size = size;
-  b->mapped = mapped;
-  atomic_init(&b->used, 0);
-  return b;
-}
+static _Atomic uint64_t next_arena_id = 1;
 
-static void block_free_chain(block *b) {
-  while (b) {
-    block *prev = b->prev;
-    if (b->size >= MAX_BLOCK) mt_free_pages(b, b->size, b->mapped);
-    else mt_free(b);
-    b = prev;
-  }
-}
-
-static size_t capacity(const block *b) { return b->size - offsetof(block, data); }
+static _Thread_local struct {
+  uint64_t arena_id;
+  size_t cur, end;
+} chunk;
 
 mt_arena *mt_arena_new(void) {
   mt_arena *a = mt_malloc(sizeof *a);
   if (!a) return NULL;
-  atomic_init(&a->head, NULL);
-  a->big = NULL;
-  atomic_init(&a->memory, sizeof *a);
-  a->next_size = MIN_BLOCK;
+  size_t len = MT_ARENA_RESERVE + MAX_STEP;
+  void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    mt_free(a);
+    mt_set_error(MT_ENOMEM, "arena: cannot reserve %zu bytes of address space", len);
+    return NULL;
+  }
+  a->mapping = p;
+  a->mapping_len = len;
+  a->base = (uint8_t *)(((uintptr_t)p + MAX_STEP - 1) & ~(uintptr_t)(MAX_STEP - 1));
+  atomic_init(&a->used, 0);
+  atomic_init(&a->committed, 0);
+  atomic_init(&a->contended, false);
+  a->step = MIN_STEP;
+  a->id = atomic_fetch_add_explicit(&next_arena_id, 1, memory_order_relaxed);
   pthread_mutex_init(&a->grow, NULL);
   return a;
 }
 
 void mt_arena_free(mt_arena *a) {
   if (!a) return;
-  block_free_chain(atomic_load_explicit(&a->head, memory_order_relaxed));
-  block_free_chain(a->big);
+  munmap(a->mapping, a->mapping_len);
   pthread_mutex_destroy(&a->grow);
   mt_free(a);
 }
 
 size_t mt_arena_memory(const mt_arena *a) {
-  return atomic_load_explicit(&((mt_arena *)a)->memory, memory_order_relaxed);
+  return sizeof *a + atomic_load_explicit(&((mt_arena *)a)->committed, memory_order_relaxed);
 }
 
-/* Claims size bytes aligned to align in b, or returns NULL if they don't fit. */
-static void *claim(block *b, size_t size, size_t align) {
-  size_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
-  for (;;) {
-    size_t start = (used + align - 1) & ~(align - 1);
-    if (start > capacity(b) || size > capacity(b) - start) return NULL;
-    if (atomic_compare_exchange_weak_explicit(&b->used, &used, start + size,
-                                              memory_order_relaxed, memory_order_relaxed))
-      return b->data + start;
-  }
-}
+uint8_t *mt_arena_base(const mt_arena *a) { return a->base; }
 
-static void *alloc_slow(mt_arena *a, size_t size, size_t align) {
-  void *p = NULL;
+/* Commits the range up to at least `need` bytes.  False on MT_ENOMEM. */
+static bool commit(mt_arena *a, size_t need) {
+  bool ok = true;
   pthread_mutex_lock(&a->grow);
-  if (size > MAX_BLOCK / 4) { /* invariant 3 */
-    size_t need = offsetof(block, data) + size;
-    block *b = need >= MAX_BLOCK ? block_new((need + 4095) & ~(size_t)4095) : block_new(need);
-    if (b) {
-      b->prev = a->big;
-      a->big = b;
-      atomic_fetch_add_explicit(&a->memory, b->size, memory_order_relaxed);
-      p = claim(b, size, align);
-    }
-  } else {
-    block *head = atomic_load_explicit(&a->head, memory_order_acquire);
-    if (head) p = claim(head, size, align); /* another thread may have grown it */
-    if (!p) {
-      block *b = block_new(a->next_size);
-      if (b) {
-        if (a->next_size < MAX_BLOCK) a->next_size *= 2;
-        b->prev = head;
-        p = claim(b, size, align);
-        atomic_fetch_add_explicit(&a->memory, b->size, memory_order_relaxed);
-        atomic_store_explicit(&a->head, b, memory_order_release);
-      }
+  size_t have = atomic_load_explicit(&a->committed, memory_order_relaxed);
+  while (ok && have < need) {
+    size_t step = a->step;
+    if (need - have > step) step = need - have;
+    if (step >= MAX_STEP) /* end on a huge-page boundary so the next step is one whole huge page */
+      step = ((have + step + MAX_STEP - 1) & ~(MAX_STEP - 1)) - have;
+    if (step > MT_ARENA_RESERVE - have) {
+      mt_set_error(MT_ENOMEM, "arena: a memtable holds at most %zu bytes", (size_t)MT_ARENA_RESERVE);
+      ok = false;
+    } else if (!mt_alloc_permit(step) ||
+               mprotect(a->base + have, step, PROT_READ | PROT_WRITE) != 0) {
+      mt_set_error(MT_ENOMEM, "arena: out of memory committing %zu bytes", step);
+      ok = false;
+    } else {
+#ifdef MADV_HUGEPAGE
+      if (have + step > HUGE_FROM) madvise(a->base + have, step, MADV_HUGEPAGE); /* advice */
+#endif
+      have += step;
+      if (a->step < MAX_STEP) a->step *= 2;
+      atomic_store_explicit(&a->committed, have, memory_order_release);
     }
   }
   pthread_mutex_unlock(&a->grow);
-  return p;
+  return ok;
+}
+
+/* Claims [start, start + size) from the shared range; returns the offset or
+ * SIZE_MAX on MT_ENOMEM. */
+static size_t claim_shared(mt_arena *a, size_t size, size_t align) {
+  size_t used = atomic_load_explicit(&a->used, memory_order_relaxed);
+  for (;;) {
+    size_t start = (used + align - 1) & ~(align - 1);
+    if (start + size < start || start + size > MT_ARENA_RESERVE) {
+      mt_set_error(MT_ENOMEM, "arena: a memtable holds at most %zu bytes", (size_t)MT_ARENA_RESERVE);
+      return SIZE_MAX;
+    }
+    if (start + size > atomic_load_explicit(&a->committed, memory_order_acquire)) {
+      if (!commit(a, start + size)) return SIZE_MAX;
+      continue;
+    }
+    if (atomic_compare_exchange_weak_explicit(&a->used, &used, start + size, memory_order_relaxed,
+                                              memory_order_relaxed))
+      return start;
+    atomic_store_explicit(&a->contended, true, memory_order_relaxed);
+  }
 }
 
 void *mt_arena_alloc(mt_arena *a, size_t size, size_t align) {
-  block *head = atomic_load_explicit(&a->head, memory_order_acquire);
-  void *p = head ? claim(head, size, align) : NULL;
-  return p ? p : alloc_slow(a, size, align);
+  if (atomic_load_explicit(&a->contended, memory_order_relaxed) && size <= CHUNK / 4) {
+    if (chunk.arena_id == a->id) {
+      size_t start = (chunk.cur + align - 1) & ~(align - 1);
+      if (start + size <= chunk.end) {
+        chunk.cur = start + size;
+        return a->base + start;
+      }
+    }
+    size_t c = claim_shared(a, CHUNK, 64);
+    if (c == SIZE_MAX) return NULL;
+    chunk.arena_id = a->id;
+    chunk.cur = c + size;
+    chunk.end = c + CHUNK;
+    return a->base + c;
+  }
+  size_t start = claim_shared(a, size, align);
+  return start == SIZE_MAX ? NULL : a->base + start;
 }
 
 void *mt_arena_alloc_entry(mt_arena *a, const mt_new_entry *e, size_t header_bytes,

@@ -24,11 +24,9 @@ void mt_clear_error(void);
 
 /* alloc.c: mt_malloc & co. are declared in rep.h */
 char *mt_strdup(const char *s);
-/* Large page-granular blocks: mmap advised for huge pages under the default
- * allocator, the custom allocator's malloc otherwise; *mapped says which,
- * and mt_free_pages must be given it back with the size. */
-void *mt_alloc_pages(size_t size, bool *mapped);
-void mt_free_pages(void *p, size_t size, bool mapped);
+/* Asks a custom allocator (mt_set_allocator) whether `size` more bytes may
+ * be committed by an arena: true under the C library's. */
+bool mt_alloc_permit(size_t size);
 
 /* arena.c */
 mt_arena *mt_arena_new(void);
@@ -63,14 +61,21 @@ typedef struct mt_iter_vt {
 
 struct mt_iter {
   const mt_iter_vt *vt;
-  int status;         /* MT_OK or the error that stopped the iterator */
-  bool valid;         /* the fields below describe the current entry */
-  mt_slice key, value;
+  int status;           /* MT_OK or the error that stopped the iterator */
+  bool valid;           /* positioned on an entry */
+  const uint8_t *entry; /* the current entry, encoded (decoded lazily), or */
+  mt_slice key, value;  /* with entry NULL: the current entry's fields */
   uint64_t seq;
   mt_kind kind;
 };
 
-/* Fills it's current-entry fields from an encoded entry (NULL = invalid). */
-void mt_iter_set_entry(mt_iter *it, const uint8_t *entry);
+/* Positions it on an encoded entry (NULL = invalid); decoding waits until
+ * an accessor asks, so stepping over entries touches only what it must. */
+static inline void mt_iter_set_entry(mt_iter *it, const uint8_t *entry) {
+  it->valid = entry != NULL;
+  it->entry = entry;
+}
+/* Positions it on an entry given by its fields (copied by reference). */
+void mt_iter_set_fields(mt_iter *it, mt_slice key, uint64_t seq, mt_kind kind, mt_slice value);
 
 #endif

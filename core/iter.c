@@ -1,16 +1,17 @@
 /* iter.c -- the public iterator: one type over any source (a memtable's
  * raw entries, the store's merged view), dispatched through mt_iter_vt.
+ * The current entry is decoded when asked for, not when reached.
  * An invalid iterator answers empty keys and values; next/prev on it do
  * nothing. */
 #include "internal.h"
 
-void mt_iter_set_entry(mt_iter *it, const uint8_t *e) {
-  it->valid = e != NULL;
-  if (!e) return;
-  it->key = mt_entry_key(e);
-  it->seq = mt_entry_seq(e);
-  it->kind = mt_entry_kind(e);
-  it->value = mt_entry_value(e);
+void mt_iter_set_fields(mt_iter *it, mt_slice key, uint64_t seq, mt_kind kind, mt_slice value) {
+  it->valid = true;
+  it->entry = NULL;
+  it->key = key;
+  it->seq = seq;
+  it->kind = kind;
+  it->value = value;
 }
 
 void mt_iter_free(mt_iter *it) {
@@ -36,13 +37,21 @@ void mt_iter_prev(mt_iter *it) {
   if (it && it->valid) it->vt->prev(it);
 }
 mt_slice mt_iter_key(const mt_iter *it) {
-  return it && it->valid ? it->key : (mt_slice){"", 0};
+  if (!it || !it->valid) return (mt_slice){"", 0};
+  return it->entry ? mt_entry_key(it->entry) : it->key;
 }
 mt_slice mt_iter_value(const mt_iter *it) {
-  return it && it->valid ? it->value : (mt_slice){"", 0};
+  if (!it || !it->valid) return (mt_slice){"", 0};
+  return it->entry ? mt_entry_value(it->entry) : it->value;
 }
-uint64_t mt_iter_seq(const mt_iter *it) { return it && it->valid ? it->seq : 0; }
-mt_kind mt_iter_kind(const mt_iter *it) { return it && it->valid ? it->kind : MT_DELETE; }
+uint64_t mt_iter_seq(const mt_iter *it) {
+  if (!it || !it->valid) return 0;
+  return it->entry ? mt_entry_seq(it->entry) : it->seq;
+}
+mt_kind mt_iter_kind(const mt_iter *it) {
+  if (!it || !it->valid) return MT_DELETE;
+  return it->entry ? mt_entry_kind(it->entry) : it->kind;
+}
 int mt_iter_status(const mt_iter *it) {
   return it ? it->status : mt_set_error(MT_EINVAL, "mt_iter_status: iterator is NULL");
 }

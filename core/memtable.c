@@ -8,9 +8,11 @@
  *  - Reps without MT_CAP_CONCURRENT_INSERT get their inserts under write_mu,
  *    one at a time; freeze takes write_mu too.
  *  - Reps with the cap are called in parallel.  Each writer announces itself
- *    in `inflight`, then reads `gate`; freeze closes `gate`, then waits for
- *    `inflight` to drain.  Both sides use seq_cst, so either the writer sees
- *    the gate closed or freeze sees the writer (Dekker's pattern).
+ *    in its stripe's `inflight`, then reads `gate`; freeze closes `gate`,
+ *    then waits for every stripe's `inflight` to drain.  Both sides use
+ *    seq_cst, so either the writer sees the gate closed or freeze sees the
+ *    writer (Dekker's pattern).  Writers count in per-thread stripes, one
+ *    cache line each, so parallel writers share no line here.
  *  - Readers never take a lock here: the rep makes reads safe beside writes.
  *  - refs is an atomic count; the last unref frees. */
 #include "internal.h"
@@ -22,6 +24,18 @@
 
 enum { GATE_OPEN, GATE_FREEZING, GATE_CLOSED };
 
+#define STRIPES 8
+typedef struct stripe { /* padded to a cache line (heap memory is not 64-aligned) */
+  _Atomic long inflight;  /* writers inside insert_concurrent */
+  _Atomic uint64_t count; /* entries added by this stripe's threads */
+  char pad[64 - sizeof(long) - sizeof(uint64_t)];
+} stripe;
+
+static _Atomic unsigned next_stripe;
+static _Thread_local unsigned my_stripe; /* 1 + index; 0 = not assigned yet */
+
+static stripe *stripe_of(mt_memtable *m);
+
 struct mt_memtable {
   const mt_rep_ops *ops;
   mt_rep *rep;
@@ -31,11 +45,21 @@ struct mt_memtable {
   _Atomic int refs;
   _Atomic int state; /* mt_state */
   _Atomic int gate;
-  _Atomic long inflight;
-  _Atomic uint64_t count;
   pthread_mutex_t write_mu;
   char spec[MT_SPEC_MAX];
+  stripe stripes[STRIPES];
 };
+
+static stripe *stripe_of(mt_memtable *m) {
+  if (!my_stripe) my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES + 1;
+  return &m->stripes[my_stripe - 1];
+}
+
+static bool writers_inside(mt_memtable *m) {
+  for (int i = 0; i < STRIPES; i++)
+    if (atomic_load(&m->stripes[i].inflight) != 0) return true;
+  return false;
+}
 
 static _Atomic uint64_t next_id = 1;
 
@@ -94,17 +118,19 @@ static int check_slice(const char *fn, const char *what, mt_slice s) {
 }
 
 static int insert_concurrent(mt_memtable *m, const mt_new_entry *e) {
+  stripe *st = stripe_of(m);
   for (;;) {
-    atomic_fetch_add(&m->inflight, 1);
+    atomic_fetch_add(&st->inflight, 1);
     int g = atomic_load(&m->gate);
     if (g == GATE_OPEN) break;
-    atomic_fetch_sub(&m->inflight, 1);
+    atomic_fetch_sub(&st->inflight, 1);
     if (g == GATE_CLOSED) return mt_set_error(MT_EFROZEN, "mt_memtable_add: memtable %llu is frozen",
                                               (unsigned long long)m->id);
     while (atomic_load(&m->gate) == GATE_FREEZING) sched_yield();
   }
   int rc = m->ops->insert_concurrent(m->rep, e);
-  atomic_fetch_sub_explicit(&m->inflight, 1, memory_order_release);
+  if (rc == MT_OK) atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&st->inflight, 1, memory_order_release);
   return rc;
 }
 
@@ -115,6 +141,7 @@ static int insert_serialised(mt_memtable *m, const mt_new_entry *e) {
     rc = mt_set_error(MT_EFROZEN, "mt_memtable_add: memtable %llu is frozen", (unsigned long long)m->id);
   else
     rc = m->ops->insert(m->rep, e);
+  if (rc == MT_OK) atomic_fetch_add_explicit(&stripe_of(m)->count, 1, memory_order_relaxed);
   pthread_mutex_unlock(&m->write_mu);
   return rc;
 }
@@ -131,8 +158,7 @@ int mt_memtable_add(mt_memtable *m, uint64_t seq, mt_kind kind, mt_slice key, mt
   if (rc) return rc;
   mt_new_entry e = {key, value, seq, kind};
   rc = (m->ops->caps & MT_CAP_CONCURRENT_INSERT) ? insert_concurrent(m, &e) : insert_serialised(m, &e);
-  if (rc == MT_OK) atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
-  else if (rc == MT_EEXIST)
+  if (rc == MT_EEXIST)
     mt_set_error(MT_EEXIST, "%s: key of %zu bytes at seq %llu is already in memtable %llu", fn,
                  key.len, (unsigned long long)seq, (unsigned long long)m->id);
   return rc;
@@ -144,7 +170,7 @@ int mt_memtable_freeze(mt_memtable *m) {
   pthread_mutex_lock(&m->write_mu);
   if (atomic_load(&m->state) == MT_ACTIVE) {
     atomic_store(&m->gate, GATE_FREEZING);
-    while (atomic_load(&m->inflight) != 0) sched_yield();
+    while (writers_inside(m)) sched_yield();
     rc = m->ops->freeze ? m->ops->freeze(m->rep) : MT_OK;
     if (rc == MT_OK) atomic_store(&m->state, MT_IMMUTABLE);
     atomic_store(&m->gate, rc == MT_OK ? GATE_CLOSED : GATE_OPEN);
@@ -164,7 +190,10 @@ size_t mt_memtable_memory_usage(const mt_memtable *m) {
 }
 
 uint64_t mt_memtable_count(const mt_memtable *m) {
-  return m ? atomic_load_explicit(&((mt_memtable *)m)->count, memory_order_relaxed) : 0;
+  uint64_t n = 0;
+  for (int i = 0; m && i < STRIPES; i++)
+    n += atomic_load_explicit(&((mt_memtable *)m)->stripes[i].count, memory_order_relaxed);
+  return n;
 }
 const char *mt_memtable_spec(const mt_memtable *m) { return m ? m->spec : ""; }
 uint32_t mt_memtable_caps(const mt_memtable *m) { return m ? m->ops->caps : 0; }

@@ -82,9 +82,13 @@ typedef struct mt_comparator {
   void *ctx;
 } mt_comparator;
 
-/* Memory for everything the library allocates outside arenas' bulk blocks
- * too (arena blocks included).  Set before any other call; NULL restores
- * the C library's.  Values returned to users are freed with mt_free(). */
+/* The heap behind every allocation of the library.  Memtable arenas map
+ * their own pages (one reserved range each) but ask the allocator first:
+ * malloc is called with each commit step's size and the block handed
+ * straight back, so an allocator that enforces a budget (or a test that
+ * fails the n-th call) can refuse arena growth too.  Set before any other
+ * call; NULL restores the C library's.  Values returned to users are freed
+ * with mt_free(). */
 typedef struct mt_allocator {
   void *(*malloc)(void *ctx, size_t size);
   void *(*realloc)(void *ctx, void *p, size_t size);

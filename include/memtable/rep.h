@@ -124,6 +124,12 @@ static inline int mt_entry_compare_key(const mt_comparator *cmp, const uint8_t *
 
 typedef struct mt_arena mt_arena;
 
+/* Every allocation of an arena lies in [base, base + MT_ARENA_RESERVE), so a
+ * rep may store 32-bit offsets from mt_arena_base() in 4-byte units instead
+ * of pointers.  A memtable holds at most MT_ARENA_RESERVE bytes. */
+#define MT_ARENA_RESERVE ((size_t)16 << 30)
+uint8_t *mt_arena_base(const mt_arena *a);
+
 /* Arena memory: thread-safe, counted in the memtable's memory usage, freed
  * with the memtable.  align is a power of two <= 64.  NULL on MT_ENOMEM
  * (mt_last_error set). */

@@ -3,7 +3,9 @@
  * Layout: a node is one arena allocation, [next[h-1] .. next[0]][entry]:
  * the links sit right before the encoded entry, so a node pointer is the
  * entry's address and link i is at ((link *)node)[-1 - i].  Comparing a node
- * and following its lowest links touch the same cache line.
+ * and following its lowest links touch the same cache line.  A link is a
+ * 32-bit offset from the arena's base in 4-byte units (0 = none): half the
+ * size of a pointer, so nodes are smaller and more of them stay in cache.
  *
  * Thread safety:
  *  - Readers (get, iterators) take no lock.  They load links with acquire.
@@ -11,10 +13,11 @@
  *    visible at level 0 before any higher level, and its own links are
  *    written (relaxed) before the CAS that publishes it (release), so a
  *    reader that reaches a node sees its entry and links initialised.
- *  - One writer at a time may use the remembered insert position (the
- *    splice); it takes it with an atomic exchange, the others search from
- *    the head.  The splice is a hint: every link it proposes is checked
- *    against the key and every publication is a CAS.
+ *  - One writer thread owns the remembered insert position (the splice):
+ *    the first to insert claims it by CAS on splice_owner and keeps it, so
+ *    a steady writer pays no atomic read-modify-write for it; other threads
+ *    search from the head.  The splice is a hint: every link it proposes is
+ *    checked against the key and every publication is a CAS.
  *
  * Invariants (check_list verifies them):
  *  1. Level 0 holds every node, in strictly increasing internal-key order.
@@ -30,7 +33,7 @@
 #define MAX_LEVELS 32
 
 typedef uint8_t node; /* the entry; links precede it */
-typedef _Atomic(node *) link;
+typedef _Atomic uint32_t link; /* offset from base / 4; 0 = none */
 
 static const mt_rep_param sl_params[] = {
     {"max_height", MT_PARAM_INT, 12, 1, MAX_LEVELS, "levels a node may have"},
@@ -40,20 +43,29 @@ static const mt_rep_param sl_params[] = {
 struct mt_rep {
   const mt_comparator *cmp;
   mt_arena *arena;
+  uint8_t *base; /* the arena's */
   node *head;
   int max_height;
   uint32_t branching;
   _Atomic int height;
-  /* remembered insert position (the splice), owned by whoever holds splice_busy */
-  _Atomic int splice_busy;
+  /* remembered insert position (the splice), used only by its owner thread */
+  _Atomic(const void *) splice_owner;
   unsigned splice_misses;
   node *splice[MAX_LEVELS];
 };
 
 static inline link *links(node *n) { return (link *)n; }
-static inline node *next_acq(node *n, int level) {
-  return atomic_load_explicit(&links(n)[-1 - level], memory_order_acquire);
+static inline node *at(const struct mt_rep *sl, uint32_t off) {
+  return off ? sl->base + ((size_t)off << 2) : NULL;
 }
+static inline uint32_t off_of(const struct mt_rep *sl, const node *n) {
+  return n ? (uint32_t)((size_t)(n - sl->base) >> 2) : 0;
+}
+/* acquire: the node's entry and links were written before its release CAS */
+static inline node *next_acq_(const struct mt_rep *sl, node *n, int level) {
+  return at(sl, atomic_load_explicit(&links(n)[-1 - level], memory_order_acquire));
+}
+#define next_acq(n, level) next_acq_(sl, (n), (level))
 
 /* ---- comparison ----------------------------------------------------------- */
 
@@ -186,7 +198,10 @@ static int sl_insert(mt_rep *sl, const mt_new_entry *e) {
   int h = random_height(sl);
   int cur = atomic_load_explicit(&sl->height, memory_order_relaxed);
   int levels = h > cur ? h : cur;
-  bool own_splice = atomic_exchange_explicit(&sl->splice_busy, 1, memory_order_acquire) == 0;
+  static _Thread_local char me; /* this thread's token: its address */
+  const void *owner = atomic_load_explicit(&sl->splice_owner, memory_order_relaxed);
+  bool own_splice = owner == &me ||
+                    (owner == NULL && atomic_compare_exchange_strong(&sl->splice_owner, &owner, &me));
   bool hinted = false;
   if (own_splice && (sl->splice_misses < 4 || (sl->splice_misses & 63) == 0)) {
     hinted = from_splice(sl, e->key, e->seq, levels, prev, next);
@@ -196,42 +211,32 @@ static int sl_insert(mt_rep *sl, const mt_new_entry *e) {
   }
   if (!hinted) find_ge(sl, e->key, e->seq, levels, prev, next);
 
-  int rc = MT_OK;
-  if (next[0] && cmp_node(sl, next[0], e->key, e->seq) == 0) {
-    rc = MT_EEXIST;
-    goto out;
-  }
+  if (next[0] && cmp_node(sl, next[0], e->key, e->seq) == 0) return MT_EEXIST;
   uint8_t *mem = mt_arena_alloc_entry(sl->arena, e, sizeof(link) * (size_t)h, sizeof(link));
-  if (!mem) {
-    rc = MT_ENOMEM;
-    goto out;
-  }
+  if (!mem) return MT_ENOMEM;
   node *x = mem + sizeof(link) * (size_t)h;
   while (cur < h && !atomic_compare_exchange_weak_explicit(&sl->height, &cur, h, memory_order_relaxed,
                                                            memory_order_relaxed)) {
   }
+  uint32_t xoff = off_of(sl, x);
   for (int i = 0; i < h; i++) {
     for (;;) {
-      atomic_store_explicit(&links(x)[-1 - i], next[i], memory_order_relaxed);
-      node *expect = next[i];
-      if (atomic_compare_exchange_strong_explicit(&links(prev[i])[-1 - i], &expect, x,
+      atomic_store_explicit(&links(x)[-1 - i], off_of(sl, next[i]), memory_order_relaxed);
+      uint32_t expect = off_of(sl, next[i]);
+      if (atomic_compare_exchange_strong_explicit(&links(prev[i])[-1 - i], &expect, xoff,
                                                   memory_order_release, memory_order_relaxed))
         break;
       /* another writer linked a node here first: search this level again */
       advance(sl, e->key, e->seq, i, &prev[i], &next[i]);
-      if (i == 0 && next[0] && cmp_node(sl, next[0], e->key, e->seq) == 0) {
-        rc = MT_EEXIST; /* a racing insert of the same (key, seq) won */
-        goto out;
-      }
+      if (i == 0 && next[0] && cmp_node(sl, next[0], e->key, e->seq) == 0)
+        return MT_EEXIST; /* a racing insert of the same (key, seq) won */
     }
   }
   if (own_splice) {
     for (int i = 0; i < h; i++) sl->splice[i] = x;
     for (int i = h; i < levels; i++) sl->splice[i] = prev[i];
   }
-out:
-  if (own_splice) atomic_store_explicit(&sl->splice_busy, 0, memory_order_release);
-  return rc;
+  return MT_OK;
 }
 
 /* ---- lifecycle and reads -------------------------------------------------------- */
@@ -242,17 +247,18 @@ static int sl_create(mt_rep **out, const mt_rep_init *init) {
   memset(sl, 0, sizeof *sl);
   sl->cmp = init->cmp;
   sl->arena = init->arena;
+  sl->base = mt_arena_base(init->arena); /* sl itself sits there: no node has offset 0 */
   sl->max_height = (int)init->params[0];
   sl->branching = (uint32_t)init->params[1];
   uint8_t *h = mt_arena_alloc(init->arena, sizeof(link) * MAX_LEVELS, 64);
   if (!h) return MT_ENOMEM;
   sl->head = h + sizeof(link) * MAX_LEVELS;
   for (int i = 0; i < MAX_LEVELS; i++) {
-    atomic_init(&links(sl->head)[-1 - i], NULL);
+    atomic_init(&links(sl->head)[-1 - i], 0);
     sl->splice[i] = sl->head;
   }
   atomic_init(&sl->height, 1);
-  atomic_init(&sl->splice_busy, 0);
+  atomic_init(&sl->splice_owner, NULL);
   *out = sl;
   return MT_OK;
 }
@@ -304,7 +310,10 @@ static int it_new(mt_rep_iter **out, mt_rep *sl) {
   return MT_OK;
 }
 static void it_free(mt_rep_iter *it) { mt_free(it); }
-static void it_first(mt_rep_iter *it) { it->cur = next_acq(it->sl->head, 0); }
+static void it_first(mt_rep_iter *it) {
+  const struct mt_rep *sl = it->sl;
+  it->cur = next_acq(sl->head, 0);
+}
 static void it_last(mt_rep_iter *it) {
   node *n = find_last(it->sl);
   it->cur = n == it->sl->head ? NULL : n;
@@ -313,13 +322,15 @@ static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   it->cur = find_ge(it->sl, key, seq, 0, NULL, NULL);
 }
 static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
-  node *x = find_lt(it->sl, key, seq), *n = next_acq(x, 0);
+  const struct mt_rep *sl = it->sl;
+  node *x = find_lt(sl, key, seq), *n = next_acq(x, 0);
   if (n && cmp_node(it->sl, n, key, seq) == 0) x = n;
   it->cur = x == it->sl->head ? NULL : x;
 }
 static void it_next(mt_rep_iter *it) {
+  const struct mt_rep *sl = it->sl;
   it->cur = next_acq(it->cur, 0);
-  prefetch(it->cur ? next_acq(it->cur, 0) : NULL);
+  prefetch(it->cur); /* the caller reads it next; start the miss now */
 }
 static void it_prev(mt_rep_iter *it) {
   mt_slice k = mt_entry_key(it->cur);
