@@ -1,0 +1,599 @@
+/* rbtree.c -- a red-black tree with intrusive 12-byte nodes and optimistic
+ * readers.
+ *
+ * Layout.  A node is one arena allocation, [header][entry]: the header
+ * (parent|colour, left, right: three 32-bit links) sits right before the
+ * encoded entry, so following a link and comparing the key it leads to
+ * touch one cache line, usually.  A link is not a pointer but a 31-bit
+ * handle:
+ *
+ *     bit 31      bits 30..24      bits 23..0
+ *     colour      window (1..127)  offset / 4 inside the window
+ *     (parent                      (nodes are 4-byte aligned)
+ *      word only)
+ *
+ * A window is a 64 MiB-aligned span of address space the arena handed
+ * nodes out of; win[] maps a window number to its base address.  The arena
+ * fills blocks of up to 2 MiB, so a memtable of a few GiB still fits in a
+ * few dozen windows; the 128th distinct window fails the insert with
+ * MT_ENOMEM (contract 7: nothing changes).  Link 0 is nil.  The colour bit
+ * is kept in the parent word (1 = red).
+ *
+ * Thread safety:
+ *  - Inserts are serialised by core (no MT_CAP_CONCURRENT_INSERT).  The
+ *    writer reads the tree without synchronisation: nobody else changes it.
+ *  - Readers (get, iterators) are optimistic: they read `seq`, walk the
+ *    tree, and keep the result only if `seq` did not change (a seqlock).
+ *    Only rotations bump `seq`: linking a new leaf and recolouring never
+ *    make a walk wrong (a reader sees the new leaf or not; readers ignore
+ *    colours), so most walks succeed at the first try even while inserts
+ *    run.  A walk is bounded (MAX_STEPS): a torn view during a rotation can
+ *    revisit nodes but never loops forever.
+ *  - After OPTIMISTIC_TRIES failed walks, or when a rotation is in progress,
+ *    a reader takes `lock` shared; the writer holds it exclusive (writer
+ *    preferred) around the rotations of one insert only.  So a reader waits
+ *    at most for the rotations of one insert.
+ *  - Nodes never move and are never freed while the memtable lives, so an
+ *    iterator keeps only its node between calls; next/prev recompute the
+ *    in-order neighbour in the current tree from the parent links.
+ *
+ * Memory orders.  Every link store is a release store and every reader's
+ * link load an acquire load: a node's header and entry are written before
+ * the first link to it, and win[] slots before any link into the window,
+ * so a reader that loads a link sees what it points to.  The seqlock:
+ * writer `seq = odd` (relaxed) + release fence before the rotations, `seq =
+ * even` (release) after; reader `seq` (acquire) before the walk, acquire
+ * fence + `seq` (relaxed) after.  Equal and even: no rotation overlapped
+ * the walk (Boehm, "Can seqlocks get along with programming language
+ * memory models?", 2012).  The lock orders the pessimistic path by itself.
+ *
+ * Red-black properties (check verifies all of them, plus 6-8):
+ *  1. Every node is red or black.
+ *  2. The root is black.
+ *  3. A red node has no red child.
+ *  4. Every path from a node down to a nil link crosses the same number of
+ *     black nodes (the black height).
+ *  5. Nil links count as black.
+ *  6. In-order traversal is strictly increasing in internal-key order (no
+ *     two entries compare equal: an equal (key, seq) is MT_EEXIST).
+ *  7. parent(child(x)) == x for every link; the root's parent is nil.
+ *  8. The number of nodes is the number of successful inserts.
+ * 2-4 bound the height by 2 log2(n + 1): at most 62 for 2^31 nodes.
+ *
+ * Insert (lower case red, upper case black, a..e subtrees of equal black
+ * height).  n is the new red leaf or the node the last step made red; p its
+ * parent, g the grandparent, u the uncle.  Drawn with p a left child; the
+ * mirror cases swap left and right.
+ *
+ *  Case 1: n is the root.  Paint it black (the black height grows by one).
+ *
+ *  Case 2: p is black.  Nothing is broken; done.
+ *
+ *  Case 3: p and u are red.  Flip colours; g may now break property 3
+ *  with its own parent: continue from g.
+ *
+ *            G                 g   <- n
+ *           / \               / \
+ *          p   u     -->     P   U
+ *         /                 /
+ *        n                 n
+ *
+ *  Case 4: u is black, n is the inner child.  Rotate left at p; now the
+ *  old p is the outer child of the old n: continue with case 5.
+ *
+ *            G                 G
+ *           / \               / \
+ *          p   U     -->     n   U
+ *         / \               / \
+ *        a   n             p   c
+ *           / \           / \
+ *          b   c         a   b
+ *
+ *  Case 5: u is black, n is the outer child.  Rotate right at g, paint p
+ *  black and g red; done (at most two rotations per insert).
+ *
+ *            G                 P
+ *           / \               / \
+ *          p   U     -->     n   g
+ *         / \                   / \
+ *        n   c                 c   U
+ *
+ * Rotations (left at x; right is the mirror).  Three links change below
+ * x's parent, and x's parent now points at y:
+ *
+ *          x                   y
+ *         / \                 / \
+ *        a   y       -->     x   c
+ *           / \             / \
+ *          b   c           a   b
+ *
+ * Iteration.  next(x): if x has a right child, the leftmost node of that
+ * subtree; else climb while x is a right child, the parent is next.  Each
+ * link is crossed twice in a full scan, so next is O(1) amortized.
+ */
+#include <memtable/rep.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef uint32_t link_t;
+
+#define NIL ((link_t)0)
+#define RED ((uint32_t)1 << 31)
+#define OFF_BITS 24
+#define UNIT_SHIFT 2 /* nodes are 4-byte aligned */
+#define WIN_SHIFT (OFF_BITS + UNIT_SHIFT)
+#define MAX_WINDOWS 128 /* window 0 is reserved: link 0 is nil */
+#define MAX_STEPS 256   /* > 2 * the height bound: more means a torn view */
+#define OPTIMISTIC_TRIES 2
+
+typedef struct node {
+  _Atomic uint32_t up; /* parent link | RED when red */
+  _Atomic link_t child[2];
+} node;
+
+struct mt_rep {
+  const mt_comparator *cmp;
+  mt_arena *arena;
+  _Atomic link_t root;
+  _Atomic uint32_t seq; /* odd while the writer rotates */
+  uint64_t count;       /* nodes in the tree (writer only; check reads it) */
+  unsigned nwin, last_win;
+  pthread_rwlock_t lock;
+  uintptr_t win[MAX_WINDOWS]; /* base address of each window, set once */
+};
+
+/* ---- links ---------------------------------------------------------------- */
+
+static inline node *N(const struct mt_rep *t, link_t l) {
+  return (node *)(t->win[l >> OFF_BITS] + ((uintptr_t)(l & ((1u << OFF_BITS) - 1)) << UNIT_SHIFT));
+}
+static inline const uint8_t *entry_of(const node *n) { return (const uint8_t *)(n + 1); }
+
+static inline link_t acq_child(const node *n, int d) {
+  return atomic_load_explicit(&n->child[d], memory_order_acquire);
+}
+static inline link_t acq_parent(const node *n) {
+  return atomic_load_explicit(&n->up, memory_order_acquire) & ~RED;
+}
+
+/* The writer's own view: relaxed is enough, nobody else stores. */
+static inline link_t child_of(const node *n, int d) {
+  return atomic_load_explicit(&n->child[d], memory_order_relaxed);
+}
+static inline link_t parent_of(const node *n) {
+  return atomic_load_explicit(&n->up, memory_order_relaxed) & ~RED;
+}
+static inline bool is_red(const node *n) {
+  return atomic_load_explicit(&n->up, memory_order_relaxed) & RED;
+}
+static inline void set_child(node *n, int d, link_t c) {
+  atomic_store_explicit(&n->child[d], c, memory_order_release);
+}
+static inline void set_parent(node *n, link_t p) {
+  uint32_t colour = atomic_load_explicit(&n->up, memory_order_relaxed) & RED;
+  atomic_store_explicit(&n->up, p | colour, memory_order_release);
+}
+static inline void set_red(node *n, bool red) {
+  uint32_t up = atomic_load_explicit(&n->up, memory_order_relaxed) & ~RED;
+  atomic_store_explicit(&n->up, up | (red ? RED : 0), memory_order_release);
+}
+
+/* The link of a new node at address p, registering its window if new;
+ * NIL when all windows are taken. */
+static link_t encode(struct mt_rep *t, const void *p) {
+  uintptr_t a = (uintptr_t)p, base = a & ~(((uintptr_t)1 << WIN_SHIFT) - 1);
+  unsigned w = t->last_win;
+  if (w == 0 || t->win[w] != base) {
+    for (w = 1; w <= t->nwin && t->win[w] != base; w++) {
+    }
+    if (w > t->nwin) {
+      if (w >= MAX_WINDOWS) return NIL;
+      t->win[w] = base; /* published by the release store of the first link */
+      t->nwin = w;
+    }
+    t->last_win = w;
+  }
+  return (link_t)w << OFF_BITS | (link_t)((a - base) >> UNIT_SHIFT);
+}
+
+/* ---- comparison ------------------------------------------------------------- */
+
+static inline uint64_t load_be64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+/* memcmp order, shorter first on a tie; 8 bytes at a time. */
+static inline int bytewise(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  size_t n = an < bn ? an : bn, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x = load_be64(a + i), y = load_be64(b + i);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  for (; i < n; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return an < bn ? -1 : an > bn;
+}
+
+/* Node entry against the target (key, seq) in internal-key order. */
+static inline int cmp_node(const struct mt_rep *t, const node *n, mt_slice key, uint64_t seq) {
+  const uint8_t *e = entry_of(n);
+  if (t->cmp->compare) return mt_entry_compare_key(t->cmp, e, key, seq);
+  uint32_t klen;
+  const uint8_t *k = e[0] < 128 ? (klen = e[0], e + 1) : mt_varint32_(e, &klen);
+  int c = bytewise(k, klen, key.data, key.len);
+  if (c) return c;
+  uint64_t tr;
+  memcpy(&tr, k + klen, 8);
+  uint64_t s = tr >> 8;
+  return s > seq ? -1 : s < seq;
+}
+
+/* ---- the read protocol --------------------------------------------------------- */
+
+typedef struct reader {
+  struct mt_rep *t;
+  uint32_t seq;
+  int tries;
+  bool locked;
+} reader;
+
+static void read_start(reader *r) {
+  r->seq = atomic_load_explicit(&r->t->seq, memory_order_acquire);
+  if ((r->seq & 1) || r->tries >= OPTIMISTIC_TRIES) {
+    pthread_rwlock_rdlock(&r->t->lock);
+    r->locked = true;
+  }
+}
+static void read_begin(reader *r, const struct mt_rep *t) {
+  r->t = (struct mt_rep *)t; /* the lock is the only thing a reader writes */
+  r->tries = 0;
+  r->locked = false;
+  read_start(r);
+}
+/* True when the walk just made stands (ok: it ended within MAX_STEPS);
+ * false to walk again. */
+static bool read_end(reader *r, bool ok) {
+  if (r->locked) {
+    pthread_rwlock_unlock(&r->t->lock);
+    return true; /* under the lock no rotation runs: ok holds */
+  }
+  atomic_thread_fence(memory_order_acquire);
+  if (ok && atomic_load_explicit(&r->t->seq, memory_order_relaxed) == r->seq) return true;
+  r->tries++;
+  read_start(r);
+  return false;
+}
+
+/* ---- walks (readers) ------------------------------------------------------------- */
+
+/* The first node >= (key, seq) (lower) or the last node <= it (!lower). */
+static link_t walk_bound(const struct mt_rep *t, mt_slice key, uint64_t seq, bool lower, bool *ok) {
+  link_t x = atomic_load_explicit(&t->root, memory_order_acquire), best = NIL;
+  for (int steps = 0; x; steps++) {
+    if (steps == MAX_STEPS) return *ok = false, NIL;
+    const node *n = N(t, x);
+    int c = cmp_node(t, n, key, seq);
+    if (lower ? c >= 0 : c <= 0) best = x;
+    x = acq_child(n, lower ? c < 0 : c <= 0);
+  }
+  *ok = true;
+  return best;
+}
+
+/* The outermost node on side d (0: first, 1: last) below x. */
+static link_t walk_edge(const struct mt_rep *t, link_t x, int d, int *steps) {
+  if (!x) return NIL;
+  for (link_t c; (c = acq_child(N(t, x), d)) != NIL; x = c)
+    if (++*steps >= MAX_STEPS) return NIL;
+  return x;
+}
+
+/* The in-order neighbour of x on side d (1: next, 0: prev), or NIL. */
+static link_t walk_step(const struct mt_rep *t, link_t x, int d, bool *ok) {
+  int steps = 0;
+  const node *n = N(t, x);
+  link_t c = acq_child(n, d), p;
+  if (c) {
+    link_t r = walk_edge(t, c, !d, &steps);
+    *ok = steps < MAX_STEPS;
+    return r;
+  }
+  while ((p = acq_parent(n)) != NIL) {
+    n = N(t, p);
+    if (acq_child(n, d) != x) break;
+    x = p;
+    if (++steps == MAX_STEPS) return *ok = false, NIL;
+  }
+  *ok = true;
+  return p;
+}
+
+/* ---- insert (the writer) ----------------------------------------------------------- */
+
+static void rotate_begin(struct mt_rep *t, bool *locked) {
+  if (*locked) return;
+  pthread_rwlock_wrlock(&t->lock);
+  uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+  atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release); /* seq odd before any link moves */
+  *locked = true;
+}
+
+static void rotate_end(struct mt_rep *t, bool locked) {
+  if (!locked) return;
+  uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+  atomic_store_explicit(&t->seq, s + 1, memory_order_release); /* after every link moved */
+  pthread_rwlock_unlock(&t->lock);
+}
+
+/* Rotates at x so that x goes down to side d (d = 0: a left rotation). */
+static void rotate(struct mt_rep *t, link_t xl, int d) {
+  node *x = N(t, xl);
+  link_t yl = child_of(x, !d), bl, pl = parent_of(x);
+  node *y = N(t, yl);
+  bl = child_of(y, d);
+  set_child(x, !d, bl);
+  if (bl) set_parent(N(t, bl), xl);
+  set_child(y, d, xl);
+  if (!pl) atomic_store_explicit(&t->root, yl, memory_order_release);
+  else {
+    node *p = N(t, pl);
+    set_child(p, child_of(p, 1) == xl, yl);
+  }
+  set_parent(y, pl);
+  set_parent(x, yl);
+}
+
+/* Restores properties 2 and 3 after n, red, was linked (cases 1-5 above). */
+static void insert_fixup(struct mt_rep *t, link_t nl) {
+  bool locked = false;
+  for (;;) {
+    node *n = N(t, nl);
+    link_t pl = parent_of(n);
+    if (!pl) { /* case 1 */
+      set_red(n, false);
+      break;
+    }
+    node *p = N(t, pl);
+    if (!is_red(p)) break; /* case 2 */
+    link_t gl = parent_of(p); /* p is red, so not the root */
+    node *g = N(t, gl);
+    int pd = child_of(g, 1) == pl; /* the side p hangs on */
+    link_t ul = child_of(g, !pd);
+    if (ul && is_red(N(t, ul))) { /* case 3 */
+      set_red(p, false);
+      set_red(N(t, ul), false);
+      set_red(g, true);
+      nl = gl;
+      continue;
+    }
+    rotate_begin(t, &locked);
+    if (child_of(p, !pd) == nl) { /* case 4: inner child */
+      rotate(t, pl, pd);
+      link_t tmp = pl;
+      pl = nl, nl = tmp;
+      p = N(t, pl);
+    }
+    rotate(t, gl, !pd); /* case 5 */
+    set_red(p, false);
+    set_red(g, true);
+    break;
+  }
+  rotate_end(t, locked);
+}
+
+static int rb_insert(mt_rep *t, const mt_new_entry *e) {
+  link_t pl = NIL, x = atomic_load_explicit(&t->root, memory_order_relaxed);
+  int d = 0;
+  while (x) {
+    const node *n = N(t, x);
+    int c = cmp_node(t, n, e->key, e->seq);
+    if (c == 0) return MT_EEXIST;
+    pl = x;
+    d = c < 0;
+    x = child_of(n, d);
+  }
+  node *n = mt_arena_alloc_entry(t->arena, e, sizeof(node), 4);
+  if (!n) return MT_ENOMEM;
+  link_t nl = encode(t, n);
+  if (!nl)
+    return mt_set_error(MT_ENOMEM, "rbtree: nodes span more than %d windows of %d MiB",
+                        MAX_WINDOWS - 1, 1 << (WIN_SHIFT - 20));
+  atomic_store_explicit(&n->up, pl | RED, memory_order_relaxed);
+  atomic_store_explicit(&n->child[0], NIL, memory_order_relaxed);
+  atomic_store_explicit(&n->child[1], NIL, memory_order_relaxed);
+  if (pl) set_child(N(t, pl), d, nl); /* publishes n: release */
+  else atomic_store_explicit(&t->root, nl, memory_order_release);
+  t->count++;
+  insert_fixup(t, nl);
+  return MT_OK;
+}
+
+/* ---- lifecycle, get, check -------------------------------------------------------- */
+
+static int rb_create(mt_rep **out, const mt_rep_init *init) {
+  struct mt_rep *t = mt_arena_alloc(init->arena, sizeof *t, 64);
+  if (!t) return MT_ENOMEM;
+  memset(t, 0, sizeof *t);
+  t->cmp = init->cmp;
+  t->arena = init->arena;
+  atomic_init(&t->root, NIL);
+  atomic_init(&t->seq, 0);
+  pthread_rwlockattr_t attr;
+  int rc = pthread_rwlockattr_init(&attr);
+  if (rc) return mt_set_error(MT_ENOMEM, "rbtree: pthread_rwlockattr_init failed (%d)", rc);
+#if defined(__GLIBC__)
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+  rc = pthread_rwlock_init(&t->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  if (rc) return mt_set_error(MT_ENOMEM, "rbtree: pthread_rwlock_init failed (%d)", rc);
+  *out = t;
+  return MT_OK;
+}
+
+static void rb_destroy(mt_rep *t) { pthread_rwlock_destroy(&t->lock); /* the rest is arena */ }
+
+static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
+  reader r;
+  link_t x;
+  bool ok;
+  read_begin(&r, t);
+  do x = walk_bound(t, key, snapshot, true, &ok);
+  while (!read_end(&r, ok));
+  if (!x) return NULL;
+  const uint8_t *e = entry_of(N(t, x));
+  mt_slice k = mt_entry_key(e);
+  bool same = t->cmp->compare ? t->cmp->compare(t->cmp->ctx, k, key) == 0
+                              : k.len == key.len && memcmp(k.data, key.data, k.len) == 0;
+  return same ? e : NULL;
+}
+
+typedef struct check_state {
+  const struct mt_rep *t;
+  const uint8_t *prev; /* the last entry in order */
+  uint64_t nodes;
+} check_state;
+
+/* Checks the subtree at x (parent pl, depth levels down); its black height
+ * in *bh.  Recursion depth is bounded by the height check. */
+static int check_sub(check_state *s, link_t x, link_t pl, int depth, int *bh) {
+  const struct mt_rep *t = s->t;
+  if (!x) return *bh = 1, MT_OK;
+  if ((x >> OFF_BITS) == 0 || (x >> OFF_BITS) > t->nwin)
+    return mt_set_error(MT_ECORRUPT, "rbtree: link %#x names no window", x);
+  if (depth > 2 * 64)
+    return mt_set_error(MT_ECORRUPT, "rbtree: depth %d exceeds the red-black bound", depth);
+  const node *n = N(t, x);
+  if (parent_of(n) != pl)
+    return mt_set_error(MT_ECORRUPT, "rbtree: node %#x has parent %#x, expected %#x", x,
+                        parent_of(n), pl);
+  if (is_red(n) && pl && is_red(N(t, pl)))
+    return mt_set_error(MT_ECORRUPT, "rbtree: red node %#x has a red parent", x);
+  int lh, rh, rc = check_sub(s, child_of(n, 0), x, depth + 1, &lh);
+  if (rc) return rc;
+  if (s->prev && mt_entry_compare(t->cmp, s->prev, entry_of(n)) >= 0)
+    return mt_set_error(MT_ECORRUPT, "rbtree: node %#x is out of order", x);
+  s->prev = entry_of(n);
+  s->nodes++;
+  rc = check_sub(s, child_of(n, 1), x, depth + 1, &rh);
+  if (rc) return rc;
+  if (lh != rh)
+    return mt_set_error(MT_ECORRUPT, "rbtree: node %#x has black heights %d and %d", x, lh, rh);
+  *bh = lh + !is_red(n);
+  return MT_OK;
+}
+
+static int rb_check(const mt_rep *t) {
+  link_t root = atomic_load_explicit(&t->root, memory_order_acquire);
+  if (root && is_red(N(t, root))) return mt_set_error(MT_ECORRUPT, "rbtree: the root is red");
+  if (atomic_load_explicit(&t->seq, memory_order_relaxed) & 1)
+    return mt_set_error(MT_ECORRUPT, "rbtree: seq is odd with no writer running");
+  check_state s = {t, NULL, 0};
+  int bh, rc = check_sub(&s, root, NIL, 0, &bh);
+  if (rc) return rc;
+  if (s.nodes != t->count)
+    return mt_set_error(MT_ECORRUPT, "rbtree: %llu nodes reachable, %llu inserted",
+                        (unsigned long long)s.nodes, (unsigned long long)t->count);
+  /* next and prev walk every node exactly once, in order */
+  uint64_t fwd = 0, back = 0;
+  bool ok = true;
+  int steps0 = 0, steps1 = 0;
+  for (link_t x = walk_edge(t, root, 0, &steps0); x && ok; x = walk_step(t, x, 1, &ok)) fwd++;
+  for (link_t x = walk_edge(t, root, 1, &steps1); x && ok; x = walk_step(t, x, 0, &ok)) back++;
+  if (!ok || fwd != s.nodes || back != s.nodes)
+    return mt_set_error(MT_ECORRUPT, "rbtree: next walks %llu nodes and prev %llu, of %llu",
+                        (unsigned long long)fwd, (unsigned long long)back,
+                        (unsigned long long)s.nodes);
+  return MT_OK;
+}
+
+/* ---- iterator ------------------------------------------------------------------------ */
+
+struct mt_rep_iter {
+  struct mt_rep *t;
+  link_t cur; /* NIL: invalid */
+};
+
+static int it_new(mt_rep_iter **out, mt_rep *t) {
+  mt_rep_iter *it = mt_malloc(sizeof *it);
+  if (!it) return MT_ENOMEM;
+  it->t = t;
+  it->cur = NIL;
+  *out = it;
+  return MT_OK;
+}
+static void it_free(mt_rep_iter *it) { mt_free(it); }
+
+static void it_edge(mt_rep_iter *it, int d) {
+  reader r;
+  link_t x;
+  bool ok;
+  read_begin(&r, it->t);
+  do {
+    int steps = 0;
+    x = walk_edge(it->t, atomic_load_explicit(&it->t->root, memory_order_acquire), d, &steps);
+    ok = steps < MAX_STEPS;
+  } while (!read_end(&r, ok));
+  it->cur = x;
+}
+static void it_first(mt_rep_iter *it) { it_edge(it, 0); }
+static void it_last(mt_rep_iter *it) { it_edge(it, 1); }
+
+static void it_bound(mt_rep_iter *it, mt_slice key, uint64_t seq, bool lower) {
+  reader r;
+  link_t x;
+  bool ok;
+  read_begin(&r, it->t);
+  do x = walk_bound(it->t, key, seq, lower, &ok);
+  while (!read_end(&r, ok));
+  it->cur = x;
+}
+static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) { it_bound(it, key, seq, true); }
+static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
+  it_bound(it, key, seq, false);
+}
+
+static void it_step(mt_rep_iter *it, int d) {
+  reader r;
+  link_t x;
+  bool ok;
+  read_begin(&r, it->t);
+  do x = walk_step(it->t, it->cur, d, &ok);
+  while (!read_end(&r, ok));
+  it->cur = x;
+}
+static void it_next(mt_rep_iter *it) { it_step(it, 1); }
+static void it_prev(mt_rep_iter *it) { it_step(it, 0); }
+
+static const uint8_t *it_entry(const mt_rep_iter *it) {
+  return it->cur ? entry_of(N(it->t, it->cur)) : NULL;
+}
+
+const mt_rep_ops mt_rep_rbtree = {
+    .version = MT_REP_OPS_VERSION,
+    .name = "rbtree",
+    .caps = 0,
+    .params = NULL,
+    .nparams = 0,
+    .help = "red-black tree, 12-byte inline nodes, optimistic readers: fast ordered reads, "
+            "least memory of the trees",
+    .create = rb_create,
+    .destroy = rb_destroy,
+    .insert = rb_insert,
+    .get = rb_get,
+    .iter_new = it_new,
+    .iter_free = it_free,
+    .iter_seek_to_first = it_first,
+    .iter_seek_to_last = it_last,
+    .iter_seek = it_seek,
+    .iter_seek_for_prev = it_seek_for_prev,
+    .iter_next = it_next,
+    .iter_prev = it_prev,
+    .iter_entry = it_entry,
+    .check = rb_check,
+};
