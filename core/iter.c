@@ -23,11 +23,19 @@ void mt_iter_seek_to_first(mt_iter *it) {
 void mt_iter_seek_to_last(mt_iter *it) {
   if (it && it->status == MT_OK) it->vt->seek_to_last(it);
 }
+/* A key with NULL data and a nonzero length positions nowhere: invalid. */
+static bool seekable(mt_iter *it, mt_slice key, const char *fn) {
+  if (!it || it->status != MT_OK) return false;
+  if (key.data || !key.len) return true;
+  it->valid = false;
+  mt_set_error(MT_EINVAL, "%s: key.data is NULL with len %zu", fn, key.len);
+  return false;
+}
 void mt_iter_seek(mt_iter *it, mt_slice key) {
-  if (it && it->status == MT_OK && (key.data || !key.len)) it->vt->seek(it, key);
+  if (seekable(it, key, "mt_iter_seek")) it->vt->seek(it, key);
 }
 void mt_iter_seek_for_prev(mt_iter *it, mt_slice key) {
-  if (it && it->status == MT_OK && (key.data || !key.len)) it->vt->seek_for_prev(it, key);
+  if (seekable(it, key, "mt_iter_seek_for_prev")) it->vt->seek_for_prev(it, key);
 }
 bool mt_iter_valid(const mt_iter *it) { return it && it->valid; }
 void mt_iter_next(mt_iter *it) {
