@@ -673,6 +673,7 @@ static void long_keys_big_values(void **state) {
     key[999] = (char)('a' + i % 26);
     ADD_BOTH(m, &md, (uint64_t)i + 1, MT_PUT, SL(key, 1000), S("small"));
   }
+  key[998] = 'A';
   ADD_BOTH(m, &md, 1, MT_PUT, SL(key, 999), S("prefix")); /* a prefix sorts first */
   size_t big = (size_t)1 << 20;
   uint8_t *val = malloc(big);
