@@ -171,6 +171,85 @@ int mt_memtable_flush(mt_memtable *m, const mt_flush_sink *sink, void *ctx);
 /* Registered reps, default first; returns the count (may exceed cap). */
 size_t mt_rep_names(const char **names, size_t cap);
 
+/* ---- the store: WAL + memtables + flush ----------------------------------- */
+
+/* When a write is acknowledged (docs/store.md says what survives a crash). */
+typedef enum mt_sync {
+  MT_SYNC_NONE = 0,   /* after write(2): survives a process crash */
+  MT_SYNC_ALWAYS = 1, /* after fdatasync (group commit): survives power loss */
+} mt_sync;
+
+/* How mt_store_open treats a damaged WAL. */
+typedef enum mt_recovery {
+  MT_RECOVER_TOLERATE_TAIL = 0, /* torn last record ignored; other corruption fails open */
+  MT_RECOVER_ABSOLUTE,          /* any damage fails open, naming file and offset */
+  MT_RECOVER_POINT_IN_TIME,     /* replay stops at the first damage; open succeeds */
+  MT_RECOVER_SKIP_CORRUPT,      /* skip damaged records, keep the rest; report count */
+} mt_recovery;
+
+typedef struct mt_store_options {
+  const char *rep;            /* memtable spec string, default "skiplist" */
+  const mt_comparator *cmp;   /* default bytewise; must outlive the store */
+  size_t memtable_bytes;      /* freeze threshold, default 64 MiB */
+  unsigned max_immutable;     /* writers wait while this many frozen memtables
+                                 are unflushed, default 2 */
+  mt_sync sync;               /* default MT_SYNC_NONE */
+  mt_recovery recovery;       /* default MT_RECOVER_TOLERATE_TAIL */
+  const mt_flush_sink *sink;  /* where flushed memtables go */
+  void *sink_ctx;
+} mt_store_options;
+
+typedef struct mt_store mt_store;
+typedef struct mt_batch mt_batch;
+
+void mt_store_options_init(mt_store_options *o);
+/* dir NULL: memory only (no WAL; a flush goes to the sink or is dropped).
+ * o NULL: defaults.  Replays the WAL in dir on open, per o->recovery;
+ * MT_ECORRUPT names the file and offset, a comparator other than the one
+ * the WAL was written with is MT_EINVAL. */
+int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o);
+/* Waits for flushes and frees the store (NULL is fine); the WAL keeps
+ * whatever was not flushed.  MT_EIO if the last sync or close failed. */
+int mt_store_close(mt_store *s);
+int mt_store_put(mt_store *s, mt_slice key, mt_slice value);
+int mt_store_delete(mt_store *s, mt_slice key);
+int mt_store_write(mt_store *s, const mt_batch *b); /* all or nothing */
+/* MT_OK (then *value is a copy the caller frees with mt_free) or
+ * MT_NOTFOUND (no version, or a tombstone, visible at the snapshot). */
+int mt_store_get(mt_store *s, mt_slice key, uint64_t snapshot, void **value, size_t *vlen);
+uint64_t mt_store_last_seq(mt_store *s); /* a snapshot: reads at it stay fixed */
+/* User view at snapshot: the newest visible version of each key, tombstones
+ * hidden, in key order; next, prev, seek and seek_for_prev all work. */
+int mt_store_iter(mt_iter **out, mt_store *s, uint64_t snapshot);
+int mt_store_flush(mt_store *s); /* freeze active; wait until all is flushed */
+
+/* A struct tag only: the function below takes the name. */
+struct mt_store_stats {
+  uint64_t memtables;         /* memtables held: active + frozen */
+  uint64_t frozen;            /* frozen, not yet flushed */
+  uint64_t bytes;             /* memory usage of the memtables held */
+  uint64_t flushes;           /* memtables flushed since open */
+  uint64_t stalls;            /* writes that waited for a flush */
+  uint64_t stall_ns;          /* time they waited */
+  uint64_t wal_bytes;         /* bytes appended to the WAL since open */
+  uint64_t wal_syncs;         /* fdatasync calls on the WAL since open */
+  uint64_t write_groups;      /* WAL appends: one per group commit */
+  uint64_t writes;            /* acknowledged writes (puts, deletes, batches) */
+  uint64_t recovered_records; /* WAL records replayed at open */
+  uint64_t dropped_records;   /* damaged records skipped or cut off at open */
+  uint64_t wal_segment;       /* number of the segment written now; 0 without a dir */
+  uint64_t last_seq;
+  int failed;                 /* 0, or the error that put the store in its failed state */
+};
+int mt_store_stats(mt_store *s, struct mt_store_stats *out);
+
+int mt_batch_new(mt_batch **out);
+int mt_batch_put(mt_batch *b, mt_slice key, mt_slice value);
+int mt_batch_delete(mt_batch *b, mt_slice key);
+void mt_batch_clear(mt_batch *b);
+void mt_batch_free(mt_batch *b);
+uint32_t mt_batch_count(const mt_batch *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,1089 @@
+/* store.c -- mt_store: the WAL, one active memtable (plus the one being
+ * flushed), replay on open, group commit, and the store's user-view
+ * iterator.  docs/store.md tells the user's side; wal_format.h the bytes.
+ *
+ * Write path (group commit).  Every write enqueues a waiter under `mu`.
+ * The waiter at the head is the leader: it takes the queue's next waiters
+ * (up to GROUP_BYTES, never past a barrier), gives them consecutive
+ * sequence numbers in queue order, drops `mu`, frames their records into
+ * the WAL with one write(2) (and one fdatasync under MT_SYNC_ALWAYS),
+ * applies them to the active memtable in order, publishes the group's last
+ * seq, then retakes `mu`, marks them done and wakes the next head.
+ *
+ * Thread safety:
+ *  - mu guards the queue, next_seq and the failed state.  The WAL writer,
+ *    `active` (for writing) and the segment bookkeeping belong to whoever
+ *    is at the head of the queue: a leader, or a barrier (mt_store_flush),
+ *    which holds the head for an exclusive section.
+ *  - view_mu guards the pointers active/imm for readers, who take a ref
+ *    under it; they are only replaced by a barrier (and by close).
+ *  - flush_mu serialises mt_store_flush and close.
+ *  - Any number of readers run beside writers: the memtable makes that
+ *    safe.
+ *
+ * Invariants:
+ *  1. Sequence numbers are assigned in WAL order: a group's records are
+ *     framed in the order their seqs were given.
+ *  2. visible_seq is the last seq whose whole batch is in the memtable;
+ *     reads clamp their snapshot to it, so a batch being applied is never
+ *     partly visible.  It is stored with release after the batch's adds and
+ *     loaded with acquire by readers, so a reader that sees the number sees
+ *     the entries.
+ *  3. A write is acknowledged only after its group's write(2) (and
+ *     fdatasync under MT_SYNC_ALWAYS) succeeded and its entries are in the
+ *     memtable.  A failed write, sync, close or apply sets `failed`: every
+ *     later write is MT_EIO; nothing of the failed group is published.
+ *  4. Live segments are numbered first_segment .. wal's number without
+ *     gaps; segments below imm_limit hold the data of imm.  A segment is
+ *     deleted only after the memtable holding its data went to the sink.
+ *  5. After recovery tolerated any damage, the recovered memtable is
+ *     rewritten into a fresh segment flagged SUPERSEDES (written as .tmp,
+ *     synced, renamed, directory synced) before the damaged segments are
+ *     removed, so a later open never meets that damage again.
+ */
+#include "internal.h"
+#include "wal.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+  GROUP_BYTES = 1 << 20, /* a leader commits at most this much besides its own */
+  PATH_CAP = 4096,
+  REWRITE_CHUNK = 1 << 16, /* bytes per ENTRIES record when rewriting */
+};
+
+typedef struct waiter {
+  mt_slice body; /* encoded entries (a BATCH record's body) */
+  uint32_t count;
+  bool barrier; /* an exclusive section, not a write */
+  bool done;
+  int status;
+  uint64_t seq; /* first seq of the batch, given by the leader */
+  pthread_cond_t cv;
+  struct waiter *next;
+} waiter;
+
+struct mt_store {
+  char *dir; /* NULL: memory only */
+  char *rep;
+  mt_comparator cmp;
+  const char *cmp_name;
+  mt_sync sync;
+  mt_recovery recovery;
+  const mt_flush_sink *sink;
+  void *sink_ctx;
+
+  pthread_mutex_t mu;
+  waiter *head, *tail;
+  uint64_t next_seq;
+  int failed;
+  char fail_msg[256];
+
+  mt_wal_writer *wal;     /* owned by the head of the queue */
+  uint64_t first_segment; /* oldest live segment */
+  uint64_t imm_limit;     /* segments below it hold imm's data */
+
+  pthread_mutex_t view_mu;
+  mt_memtable *active, *imm;
+
+  pthread_mutex_t flush_mu;
+
+  _Atomic uint64_t visible_seq;
+  _Atomic uint64_t segment; /* number of the segment written now (stats) */
+  _Atomic uint64_t wal_bytes, wal_syncs, groups, writes, flushes;
+  uint64_t recovered, dropped;
+};
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static int check_slice(const char *fn, const char *what, mt_slice s) {
+  if (!s.data && s.len) return mt_set_error(MT_EINVAL, "%s: %s.data is NULL with len %zu", fn, what, s.len);
+  if (s.len > UINT32_MAX)
+    return mt_set_error(MT_EINVAL, "%s: %s is %zu bytes; the limit is %u", fn, what, s.len, UINT32_MAX);
+  return MT_OK;
+}
+
+static void seg_path(const mt_store *s, char *buf, uint64_t number, const char *suffix) {
+  char name[MT_WAL_NAME_MAX];
+  mt_wal_name(name, sizeof name, number);
+  snprintf(buf, PATH_CAP, "%s/%s%s", s->dir, name, suffix);
+}
+
+static uint64_t load_visible(mt_store *s) {
+  return atomic_load_explicit(&s->visible_seq, memory_order_acquire);
+}
+
+/* Keeps the message of rc while cleanup code runs. */
+typedef struct saved_error {
+  char msg[512];
+} saved_error;
+static void save_error(saved_error *e) { snprintf(e->msg, sizeof e->msg, "%s", mt_last_error()); }
+static int restore_error(const saved_error *e, int rc) { return mt_set_error(rc, "%s", e->msg); }
+
+/* ---- segments ----------------------------------------------------------------- */
+
+/* Creates segment `number` (at its final name, or .tmp for a rewrite) with
+ * its header record.  A final one is synced with its directory. */
+static int new_segment(mt_store *s, uint64_t number, uint8_t flags, bool tmp, mt_wal_writer **out) {
+  char path[PATH_CAP];
+  seg_path(s, path, number, tmp ? ".tmp" : "");
+  mt_wal_header h = {MT_WAL_VERSION, number, load_visible(s), flags,
+                     {s->cmp_name, strlen(s->cmp_name)}};
+  int rc = mt_wal_writer_open(out, path, &h);
+  if (rc || tmp) return rc;
+  rc = mt_wal_writer_sync(*out);
+  if (!rc) rc = mt_dir_sync(s->dir);
+  if (rc) {
+    saved_error e;
+    save_error(&e);
+    mt_wal_writer_close(*out);
+    *out = NULL;
+    mt_path_remove(path);
+    return restore_error(&e, rc);
+  }
+  return MT_OK;
+}
+
+/* Removes segments [from, to) oldest first (invariant 4), then syncs the
+ * directory. */
+static int remove_segments(mt_store *s, uint64_t from, uint64_t to) {
+  char path[PATH_CAP];
+  for (uint64_t n = from; n < to; n++) {
+    seg_path(s, path, n, "");
+    int rc = mt_path_remove(path);
+    if (rc) return rc;
+  }
+  return from < to ? mt_dir_sync(s->dir) : MT_OK;
+}
+
+/* ---- recovery ----------------------------------------------------------------- */
+
+typedef struct seglist {
+  uint64_t *n;
+  size_t len, cap;
+  mt_store *s;
+} seglist;
+
+static int collect(void *ctx, const char *name) {
+  seglist *l = ctx;
+  uint64_t n;
+  size_t len = strlen(name);
+  if (!strncmp(name, "wal-", 4) && len > 8 && !strcmp(name + len - 8, ".log.tmp")) {
+    char path[PATH_CAP]; /* an unfinished rewrite: never live */
+    snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
+    return mt_path_remove(path);
+  }
+  if (!mt_wal_parse_name(name, &n)) return MT_OK;
+  if (l->len == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    uint64_t *p = mt_realloc(l->n, cap * sizeof *p);
+    if (!p) return MT_ENOMEM;
+    l->n = p;
+    l->cap = cap;
+  }
+  l->n[l->len++] = n;
+  return MT_OK;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef struct replay {
+  mt_store *s;
+  uint64_t last_seq;
+  uint64_t records, dropped;
+  bool damaged; /* some damage was tolerated */
+  bool stop;    /* point in time: nothing more is replayed */
+} replay;
+
+static const char *mode_name(mt_recovery m) {
+  static const char *names[] = {"tolerate-tail", "absolute", "point-in-time", "skip-corrupt"};
+  return names[m];
+}
+
+/* Damage found at the current point: MT_OK to go on (tolerated; *end_seg
+ * says whether the rest of this segment is skipped), else fails open. */
+static int on_damage(replay *rp, bool last_segment, bool tail, bool *end_seg) {
+  mt_recovery m = rp->s->recovery;
+  bool ok = m == MT_RECOVER_POINT_IN_TIME || m == MT_RECOVER_SKIP_CORRUPT ||
+            (m == MT_RECOVER_TOLERATE_TAIL && tail && last_segment);
+  if (!ok) {
+    saved_error e;
+    save_error(&e);
+    return mt_set_error(MT_ECORRUPT, "%s (recovery mode %s)", e.msg, mode_name(m));
+  }
+  rp->dropped++;
+  rp->damaged = true;
+  if (m == MT_RECOVER_POINT_IN_TIME) rp->stop = true;
+  *end_seg = tail || rp->stop;
+  return MT_OK;
+}
+
+static int apply_entry(void *ctx, const mt_wal_entry *e) {
+  int rc = mt_memtable_add(ctx, e->seq, e->kind, e->key, e->value);
+  return rc == MT_EEXIST ? MT_OK : rc; /* already there: the same version */
+}
+
+/* The first record of a segment, when it is a good header. */
+static bool read_header(mt_store *s, uint64_t number, mt_wal_header *h, mt_wal_reader **keep) {
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  mt_wal_reader *r;
+  if (mt_wal_reader_open(&r, path, number)) return false;
+  mt_slice p;
+  uint64_t off;
+  bool ok = mt_wal_reader_next(r, &p, &off) == MT_OK && mt_wal_decode_header(p, h) == MT_OK &&
+            h->number == number;
+  if (keep) *keep = r;
+  else mt_wal_reader_free(r);
+  return ok;
+}
+
+static int replay_segment(replay *rp, uint64_t number, bool last) {
+  mt_store *s = rp->s;
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  mt_wal_reader *r;
+  int rc = mt_wal_reader_open(&r, path, number);
+  if (rc) return rc == MT_NOTFOUND ? mt_set_error(MT_EIO, "%s vanished during recovery", path) : rc;
+  bool first = true, end_seg = false;
+  while (!end_seg) {
+    mt_slice p;
+    uint64_t off;
+    rc = mt_wal_reader_next(r, &p, &off);
+    if (rc == MT_NOTFOUND) {
+      rc = MT_OK;
+      break;
+    }
+    if (rc == MT_ECORRUPT) {
+      first = false;
+      rc = on_damage(rp, last, mt_wal_reader_damage(r)->tail, &end_seg);
+      if (rc) break;
+      continue;
+    }
+    if (rc) break;
+    mt_wal_header h;
+    if (first) {
+      first = false;
+      if (mt_wal_decode_header(p, &h) == MT_OK && h.number == number) {
+        if (h.version != MT_WAL_VERSION) {
+          rc = mt_set_error(MT_EINVAL, "%s: format version %u; this library reads version %d", path,
+                            h.version, MT_WAL_VERSION);
+          break;
+        }
+        if (h.cmp_name.len != strlen(s->cmp_name) || memcmp(h.cmp_name.data, s->cmp_name, h.cmp_name.len)) {
+          rc = mt_set_error(MT_EINVAL, "%s was written with comparator '%.*s'; this store uses '%s'", path,
+                            (int)h.cmp_name.len, (const char *)h.cmp_name.data, s->cmp_name);
+          break;
+        }
+        if (h.base_seq > rp->last_seq) rp->last_seq = h.base_seq;
+        continue;
+      }
+      mt_set_error(MT_ECORRUPT, "%s: offset %" PRIu64 ": the first record is not this segment's header",
+                   path, off);
+      rc = on_damage(rp, last, false, &end_seg);
+      if (rc) break;
+      continue;
+    }
+    uint32_t count;
+    uint64_t last_seq;
+    rc = mt_wal_decode_entries(p, apply_entry, s->active, &count, &last_seq);
+    if (rc == MT_ECORRUPT) {
+      mt_set_error(MT_ECORRUPT, "%s: offset %" PRIu64 ": %s", path, off,
+                   mt_wal_damage_text(MT_WAL_DMG_PAYLOAD));
+      rc = on_damage(rp, last, false, &end_seg);
+      if (rc) break;
+      continue;
+    }
+    if (rc) break;
+    rp->records++;
+    if (last_seq > rp->last_seq) rp->last_seq = last_seq;
+  }
+  mt_wal_reader_free(r);
+  return rc;
+}
+
+/* Writes the recovered memtable into a fresh SUPERSEDES segment (invariant
+ * 5) and makes it the live one. */
+static int rewrite(mt_store *s, uint64_t number) {
+  mt_wal_writer *w;
+  int rc = new_segment(s, number, MT_WAL_FLAG_SUPERSEDES, true, &w);
+  if (rc) return rc;
+  mt_iter *it = NULL;
+  uint8_t *chunk = mt_malloc(REWRITE_CHUNK);
+  rc = chunk ? mt_iter_new(&it, s->active) : MT_ENOMEM;
+  size_t len = 0;
+  uint32_t count = 0;
+  for (mt_iter_seek_to_first(it); !rc; mt_iter_next(it)) {
+    bool valid = mt_iter_valid(it);
+    mt_slice k = mt_iter_key(it), v = mt_iter_value(it);
+    mt_kind kind = mt_iter_kind(it);
+    size_t need = valid ? 8 + mt_wal_entry_size(kind, k, v) : 0;
+    if (count && (!valid || len + need > REWRITE_CHUNK)) {
+      uint8_t pre[5] = {MT_WAL_TAG_ENTRIES};
+      memcpy(pre + 1, &count, 4);
+      mt_slice parts[2] = {{pre, 5}, {chunk, len}};
+      rc = mt_wal_writer_addv(w, parts, 2);
+      if (!rc) rc = mt_wal_writer_flush(w);
+      len = count = 0;
+    }
+    if (rc || !valid) break;
+    if (need > REWRITE_CHUNK - len) { /* one big entry: a chunk of its own */
+      uint8_t *p = mt_realloc(chunk, need);
+      if (!p) {
+        rc = MT_ENOMEM;
+        break;
+      }
+      chunk = p;
+    }
+    uint64_t seq = mt_iter_seq(it);
+    memcpy(chunk + len, &seq, 8);
+    len = (size_t)(mt_wal_entry_encode(chunk + len + 8, kind, k, v) - chunk);
+    count++;
+  }
+  mt_iter_free(it);
+  mt_free(chunk);
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  if (!rc) rc = mt_wal_writer_sync(w);
+  if (!rc) rc = mt_wal_writer_rename(w, path);
+  if (!rc) rc = mt_dir_sync(s->dir);
+  if (rc) {
+    saved_error e;
+    save_error(&e);
+    mt_wal_writer_close(w);
+    return restore_error(&e, rc);
+  }
+  s->wal = w;
+  atomic_store_explicit(&s->segment, number, memory_order_relaxed);
+  return MT_OK;
+}
+
+static int recover(mt_store *s) {
+  int rc = mt_dir_create(s->dir);
+  if (rc) return rc;
+  seglist l = {NULL, 0, 0, s};
+  rc = mt_dir_list(s->dir, collect, &l);
+  if (rc) goto out;
+  qsort(l.n, l.len, sizeof *l.n, cmp_u64);
+
+  /* The newest segment flagged SUPERSEDES makes every older one obsolete. */
+  size_t base = 0;
+  for (size_t i = l.len; i-- > 0;) {
+    mt_wal_header h;
+    if (read_header(s, l.n[i], &h, NULL) && (h.flags & MT_WAL_FLAG_SUPERSEDES)) {
+      base = i;
+      break;
+    }
+  }
+  replay rp = {s, 0, 0, 0, false, false};
+  for (size_t i = base; i < l.len && !rp.stop; i++) {
+    if (i > base && l.n[i] != l.n[i - 1] + 1) {
+      char path[PATH_CAP];
+      seg_path(s, path, l.n[i - 1] + 1, "");
+      mt_set_error(MT_ECORRUPT, "%s is missing (segments %" PRIu64 " and %" PRIu64 " exist)", path,
+                   l.n[i - 1], l.n[i]);
+      bool end_seg;
+      rc = on_damage(&rp, false, false, &end_seg);
+      if (rc || rp.stop) break;
+    }
+    rc = replay_segment(&rp, l.n[i], i + 1 == l.len);
+    if (rc) goto out;
+  }
+  if (rc) goto out;
+  s->recovered = rp.records;
+  s->dropped = rp.dropped;
+  s->next_seq = rp.last_seq + 1;
+  atomic_store(&s->visible_seq, rp.last_seq);
+
+  uint64_t next = l.len ? l.n[l.len - 1] + 1 : 1;
+  if (rp.damaged) {
+    rc = rewrite(s, next);
+    if (!rc && l.len) rc = remove_segments(s, l.n[0], next);
+    s->first_segment = next;
+  } else {
+    rc = new_segment(s, next, 0, false, &s->wal);
+    if (!rc) atomic_store_explicit(&s->segment, next, memory_order_relaxed);
+    /* superseded leftovers of an interrupted cleanup */
+    if (!rc && base) rc = remove_segments(s, l.n[0], l.n[base]);
+    s->first_segment = l.len ? l.n[base] : next;
+  }
+out:
+  mt_free(l.n);
+  return rc;
+}
+
+/* ---- open / close ------------------------------------------------------------- */
+
+void mt_store_options_init(mt_store_options *o) {
+  if (!o) return;
+  memset(o, 0, sizeof *o);
+  o->rep = "skiplist";
+  o->memtable_bytes = (size_t)64 << 20;
+  o->max_immutable = 2;
+  o->sync = MT_SYNC_NONE;
+  o->recovery = MT_RECOVER_TOLERATE_TAIL;
+}
+
+static int check_options(const char *dir, const mt_store_options *o) {
+  static const char fn[] = "mt_store_open";
+  if (dir && (!*dir || strlen(dir) > PATH_CAP - 64))
+    return mt_set_error(MT_EINVAL, "%s: dir must be a non-empty path shorter than %d bytes", fn, PATH_CAP - 64);
+  if (!o->memtable_bytes)
+    return mt_set_error(MT_EINVAL, "%s: memtable_bytes is 0 (start from mt_store_options_init)", fn);
+  if (!o->max_immutable)
+    return mt_set_error(MT_EINVAL, "%s: max_immutable is 0; at least 1 frozen memtable must fit", fn);
+  if ((unsigned)o->sync > MT_SYNC_ALWAYS)
+    return mt_set_error(MT_EINVAL, "%s: sync %d is neither MT_SYNC_NONE nor MT_SYNC_ALWAYS", fn, (int)o->sync);
+  if ((unsigned)o->recovery > MT_RECOVER_SKIP_CORRUPT)
+    return mt_set_error(MT_EINVAL, "%s: recovery %d is not an mt_recovery mode", fn, (int)o->recovery);
+  if (o->sink && (!o->sink->begin || !o->sink->add || !o->sink->finish))
+    return mt_set_error(MT_EINVAL, "%s: the sink needs begin, add and finish", fn);
+  if (o->cmp && o->cmp->compare && o->cmp->name && strlen(o->cmp->name) > UINT16_MAX)
+    return mt_set_error(MT_EINVAL, "%s: the comparator's name is longer than %u bytes", fn, UINT16_MAX);
+  return MT_OK;
+}
+
+static void store_free(mt_store *s) {
+  mt_memtable_unref(s->active);
+  mt_memtable_unref(s->imm);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->view_mu);
+  pthread_mutex_destroy(&s->flush_mu);
+  mt_free(s->dir);
+  mt_free(s->rep);
+  mt_free(s);
+}
+
+int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
+  if (!out) return mt_set_error(MT_EINVAL, "mt_store_open: out is NULL");
+  *out = NULL;
+  mt_store_options defaults;
+  mt_store_options_init(&defaults);
+  if (!o) o = &defaults;
+  int rc = check_options(dir, o);
+  if (rc) return rc;
+  mt_store *s = mt_calloc(1, sizeof *s);
+  if (!s) return MT_ENOMEM;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->view_mu, NULL);
+  pthread_mutex_init(&s->flush_mu, NULL);
+  s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
+  s->dir = dir ? mt_strdup(dir) : NULL;
+  if (!s->rep || (dir && !s->dir)) {
+    store_free(s);
+    return MT_ENOMEM;
+  }
+  if (o->cmp && o->cmp->compare) {
+    s->cmp = *o->cmp;
+    s->cmp_name = s->cmp.name ? s->cmp.name : "";
+  } else {
+    s->cmp_name = "bytewise";
+  }
+  s->sync = o->sync;
+  s->recovery = o->recovery;
+  s->sink = o->sink;
+  s->sink_ctx = o->sink_ctx;
+  s->next_seq = 1;
+  rc = mt_memtable_new(&s->active, s->rep, s->cmp.compare ? &s->cmp : NULL);
+  if (!rc && s->dir) rc = recover(s);
+  if (rc) {
+    saved_error e;
+    save_error(&e);
+    mt_wal_writer_close(s->wal);
+    store_free(s);
+    return restore_error(&e, rc);
+  }
+  *out = s;
+  return MT_OK;
+}
+
+int mt_store_close(mt_store *s) {
+  if (!s) return MT_OK;
+  pthread_mutex_lock(&s->flush_mu);
+  int rc = MT_OK;
+  if (s->wal) {
+    if (!s->failed) rc = mt_wal_writer_sync(s->wal);
+    saved_error e;
+    save_error(&e);
+    int crc = mt_wal_writer_close(s->wal);
+    if (rc) restore_error(&e, rc);
+    else rc = crc;
+  }
+  pthread_mutex_unlock(&s->flush_mu);
+  store_free(s);
+  return rc;
+}
+
+/* ---- the write queue ------------------------------------------------------------ */
+
+static void pop_head(mt_store *s, waiter *last) { /* REQUIRES: mu */
+  s->head = last->next;
+  if (!s->head) s->tail = NULL;
+  else pthread_cond_signal(&s->head->cv);
+}
+
+static int failed_error(mt_store *s) { /* REQUIRES: mu */
+  return mt_set_error(MT_EIO, "the store failed earlier and refuses writes: %s", s->fail_msg);
+}
+
+/* Enqueues w and waits until it is the head (MT_OK) or a leader finished it. */
+static int enqueue(mt_store *s, waiter *w) { /* REQUIRES: mu */
+  w->next = NULL;
+  w->done = false;
+  if (s->tail) s->tail->next = w;
+  else s->head = w;
+  s->tail = w;
+  while (!w->done && s->head != w) pthread_cond_wait(&w->cv, &s->mu);
+  return MT_OK;
+}
+
+static void set_failed(mt_store *s, int rc) { /* REQUIRES: mu */
+  if (s->failed) return;
+  s->failed = rc;
+  snprintf(s->fail_msg, sizeof s->fail_msg, "%s", mt_last_error());
+}
+
+static int apply_group(mt_store *s, waiter *w, waiter *last) {
+  for (waiter *x = w;; x = x->next) {
+    int rc = mt_wal_decode_body(x->body, x->seq, x->count, apply_entry, s->active);
+    if (rc) return rc;
+    if (x == last) return MT_OK;
+  }
+}
+
+static int log_group(mt_store *s, waiter *w, waiter *last) {
+  uint64_t before = mt_wal_writer_offset(s->wal);
+  for (waiter *x = w;; x = x->next) {
+    uint8_t pre[MT_WAL_BATCH_FIXED] = {MT_WAL_TAG_BATCH};
+    memcpy(pre + 1, &x->seq, 8);
+    memcpy(pre + 9, &x->count, 4);
+    mt_slice parts[2] = {{pre, sizeof pre}, x->body};
+    int rc = mt_wal_writer_addv(s->wal, parts, 2);
+    if (rc) return rc;
+    if (x == last) break;
+  }
+  int rc = mt_wal_writer_flush(s->wal);
+  if (rc) return rc;
+  atomic_fetch_add_explicit(&s->wal_bytes, mt_wal_writer_offset(s->wal) - before, memory_order_relaxed);
+  if (s->sync == MT_SYNC_ALWAYS) {
+    rc = mt_wal_writer_sync(s->wal);
+    atomic_fetch_add_explicit(&s->wal_syncs, 1, memory_order_relaxed);
+  }
+  return rc;
+}
+
+static int commit(mt_store *s, waiter *w) {
+  pthread_cond_init(&w->cv, NULL);
+  pthread_mutex_lock(&s->mu);
+  int rc = s->failed ? failed_error(s) : enqueue(s, w);
+  if (rc || w->done) {
+    if (!rc) {
+      rc = w->status;
+      if (rc) failed_error(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&w->cv);
+    return rc;
+  }
+  /* w is the head: lead a group, or fail if the store failed meanwhile. */
+  waiter *last = w;
+  if (s->failed) {
+    rc = failed_error(s);
+    pop_head(s, w);
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&w->cv);
+    return rc;
+  }
+  size_t bytes = w->body.len;
+  while (last->next && !last->next->barrier && bytes + last->next->body.len <= GROUP_BYTES) {
+    last = last->next;
+    bytes += last->body.len;
+  }
+  uint64_t seq = s->next_seq;
+  for (waiter *x = w;; x = x->next) {
+    x->seq = seq;
+    seq += x->count;
+    if (x == last) break;
+  }
+  if (seq - 1 > MT_SEQ_MAX) {
+    rc = mt_set_error(MT_EIO, "sequence numbers are exhausted (MT_SEQ_MAX reached)");
+  } else {
+    s->next_seq = seq;
+    pthread_mutex_unlock(&s->mu);
+    rc = s->wal ? log_group(s, w, last) : MT_OK;
+    if (!rc) rc = apply_group(s, w, last);
+    if (!rc) atomic_store_explicit(&s->visible_seq, seq - 1, memory_order_release);
+    pthread_mutex_lock(&s->mu);
+  }
+  if (rc) set_failed(s, rc);
+  else atomic_fetch_add_explicit(&s->groups, 1, memory_order_relaxed);
+  for (waiter *x = w;; x = x->next) {
+    x->status = rc ? MT_EIO : MT_OK;
+    x->done = true;
+    if (x != w) pthread_cond_signal(&x->cv);
+    if (x == last) break;
+  }
+  pop_head(s, last);
+  pthread_mutex_unlock(&s->mu);
+  pthread_cond_destroy(&w->cv);
+  return rc;
+}
+
+/* An exclusive section: no write runs until exclusive_end. */
+static int exclusive_begin(mt_store *s, waiter *w) {
+  memset(w, 0, sizeof *w);
+  w->barrier = true;
+  pthread_cond_init(&w->cv, NULL);
+  pthread_mutex_lock(&s->mu);
+  enqueue(s, w);
+  int rc = s->failed ? failed_error(s) : MT_OK;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+static void exclusive_end(mt_store *s, waiter *w) {
+  pthread_mutex_lock(&s->mu);
+  pop_head(s, w);
+  pthread_mutex_unlock(&s->mu);
+  pthread_cond_destroy(&w->cv);
+}
+
+static int write_entries(mt_store *s, mt_slice body, uint32_t count) {
+  waiter w;
+  memset(&w, 0, sizeof w);
+  w.body = body;
+  w.count = count;
+  int rc = commit(s, &w);
+  if (!rc) atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
+  return rc;
+}
+
+static int write_one(mt_store *s, const char *fn, mt_kind kind, mt_slice key, mt_slice value) {
+  if (!s) return mt_set_error(MT_EINVAL, "%s: store is NULL", fn);
+  int rc = check_slice(fn, "key", key);
+  if (!rc && kind == MT_PUT) rc = check_slice(fn, "value", value);
+  if (rc) return rc;
+  uint8_t stack[512];
+  size_t n = mt_wal_entry_size(kind, key, value);
+  uint8_t *buf = n <= sizeof stack ? stack : mt_malloc(n);
+  if (!buf) return MT_ENOMEM;
+  mt_wal_entry_encode(buf, kind, key, value);
+  rc = write_entries(s, (mt_slice){buf, n}, 1);
+  if (buf != stack) mt_free(buf);
+  return rc;
+}
+
+int mt_store_put(mt_store *s, mt_slice key, mt_slice value) {
+  return write_one(s, "mt_store_put", MT_PUT, key, value);
+}
+
+int mt_store_delete(mt_store *s, mt_slice key) {
+  return write_one(s, "mt_store_delete", MT_DELETE, key, (mt_slice){NULL, 0});
+}
+
+int mt_store_write(mt_store *s, const mt_batch *b) {
+  if (!s) return mt_set_error(MT_EINVAL, "mt_store_write: store is NULL");
+  if (!b) return mt_set_error(MT_EINVAL, "mt_store_write: batch is NULL");
+  if (!mt_batch_count(b)) return MT_OK;
+  return write_entries(s, mt_batch_body(b), mt_batch_count(b));
+}
+
+/* ---- reads ----------------------------------------------------------------------- */
+
+uint64_t mt_store_last_seq(mt_store *s) { return s ? load_visible(s) : 0; }
+
+static void view_refs(mt_store *s, mt_memtable **a, mt_memtable **i) {
+  pthread_mutex_lock(&s->view_mu);
+  *a = s->active;
+  *i = s->imm;
+  mt_memtable_ref(*a);
+  mt_memtable_ref(*i);
+  pthread_mutex_unlock(&s->view_mu);
+}
+
+int mt_store_get(mt_store *s, mt_slice key, uint64_t snapshot, void **value, size_t *vlen) {
+  static const char fn[] = "mt_store_get";
+  if (!s) return mt_set_error(MT_EINVAL, "%s: store is NULL", fn);
+  if (!value) return mt_set_error(MT_EINVAL, "%s: value is NULL", fn);
+  *value = NULL;
+  if (vlen) *vlen = 0;
+  int rc = check_slice(fn, "key", key);
+  if (rc) return rc;
+  uint64_t vis = load_visible(s);
+  if (snapshot > vis) snapshot = vis;
+  mt_memtable *a, *i;
+  view_refs(s, &a, &i);
+  mt_slice v;
+  rc = mt_memtable_get(a, key, snapshot, &v, NULL);
+  if (rc == MT_NOTFOUND && i) rc = mt_memtable_get(i, key, snapshot, &v, NULL);
+  if (rc == MT_OK) {
+    void *copy = mt_malloc(v.len);
+    if (!copy) rc = MT_ENOMEM;
+    else {
+      if (v.len) memcpy(copy, v.data, v.len);
+      *value = copy;
+      if (vlen) *vlen = v.len;
+    }
+  } else if (rc == MT_DELETED) {
+    rc = MT_NOTFOUND;
+  }
+  mt_memtable_unref(a);
+  mt_memtable_unref(i);
+  return rc;
+}
+
+/* ---- merging iterator: internal order over several raw sources -------------------
+ * Children are raw iterators over memtables with disjoint seqs.  Forward,
+ * every child sits at its first entry after the current one; backward, at
+ * its last entry before it (LevelDB's MergingIterator). */
+
+typedef struct merge_iter {
+  mt_iter base;
+  const mt_comparator *cmp;
+  int n, cur;
+  bool forward;
+  mt_iter *child[2];
+} merge_iter;
+
+/* Copies the current entry of src (an encoded entry or its fields). */
+static void copy_current(mt_iter *dst, const mt_iter *src) {
+  dst->valid = src->valid;
+  dst->entry = src->entry;
+  dst->key = src->key;
+  dst->value = src->value;
+  dst->seq = src->seq;
+  dst->kind = src->kind;
+}
+
+static int internal_cmp(const mt_comparator *cmp, const mt_iter *a, const mt_iter *b) {
+  int c = mt_key_compare(cmp, mt_iter_key(a), mt_iter_key(b));
+  if (c) return c;
+  uint64_t sa = mt_iter_seq(a), sb = mt_iter_seq(b);
+  return sa > sb ? -1 : sa < sb;
+}
+
+static void merge_pick(merge_iter *m, bool smallest) {
+  m->cur = -1;
+  for (int i = 0; i < m->n; i++) {
+    mt_iter *c = m->child[i];
+    if (!mt_iter_valid(c)) continue;
+    if (m->cur < 0) {
+      m->cur = i;
+      continue;
+    }
+    int d = internal_cmp(m->cmp, c, m->child[m->cur]);
+    if (smallest ? d < 0 : d > 0) m->cur = i;
+  }
+  m->base.valid = false;
+  if (m->cur >= 0) copy_current(&m->base, m->child[m->cur]);
+}
+
+static void mg_free(mt_iter *base) {
+  merge_iter *m = (merge_iter *)base;
+  for (int i = 0; i < m->n; i++) mt_iter_free(m->child[i]);
+  mt_free(m);
+}
+static void mg_first(mt_iter *base) {
+  merge_iter *m = (merge_iter *)base;
+  for (int i = 0; i < m->n; i++) mt_iter_seek_to_first(m->child[i]);
+  m->forward = true;
+  merge_pick(m, true);
+}
+static void mg_last(mt_iter *base) {
+  merge_iter *m = (merge_iter *)base;
+  for (int i = 0; i < m->n; i++) mt_iter_seek_to_last(m->child[i]);
+  m->forward = false;
+  merge_pick(m, false);
+}
+static void mg_seek(mt_iter *base, mt_slice key) {
+  merge_iter *m = (merge_iter *)base;
+  for (int i = 0; i < m->n; i++) mt_iter_seek(m->child[i], key);
+  m->forward = true;
+  merge_pick(m, true);
+}
+static void mg_seek_for_prev(mt_iter *base, mt_slice key) {
+  merge_iter *m = (merge_iter *)base;
+  for (int i = 0; i < m->n; i++) mt_iter_seek_for_prev(m->child[i], key);
+  m->forward = false;
+  merge_pick(m, false);
+}
+static void mg_next(mt_iter *base) {
+  merge_iter *m = (merge_iter *)base;
+  mt_slice k = mt_iter_key(base);
+  uint64_t seq = mt_iter_seq(base);
+  if (!m->forward) { /* others: first entry after (k, seq) */
+    for (int i = 0; i < m->n; i++) {
+      mt_iter *c = m->child[i];
+      if (i == m->cur) continue;
+      mt_iter_seek(c, k);
+      while (mt_iter_valid(c) && mt_iter_seq(c) >= seq && !mt_key_compare(m->cmp, mt_iter_key(c), k))
+        mt_iter_next(c);
+    }
+    m->forward = true;
+  }
+  mt_iter_next(m->child[m->cur]);
+  merge_pick(m, true);
+}
+static void mg_prev(mt_iter *base) {
+  merge_iter *m = (merge_iter *)base;
+  mt_slice k = mt_iter_key(base);
+  uint64_t seq = mt_iter_seq(base);
+  if (m->forward) { /* others: last entry before (k, seq) */
+    for (int i = 0; i < m->n; i++) {
+      mt_iter *c = m->child[i];
+      if (i == m->cur) continue;
+      mt_iter_seek_for_prev(c, k);
+      while (mt_iter_valid(c) && mt_iter_seq(c) <= seq && !mt_key_compare(m->cmp, mt_iter_key(c), k))
+        mt_iter_prev(c);
+    }
+    m->forward = false;
+  }
+  mt_iter_prev(m->child[m->cur]);
+  merge_pick(m, false);
+}
+
+static const mt_iter_vt merge_vt = {mg_free, mg_first, mg_last, mg_seek, mg_seek_for_prev, mg_next, mg_prev};
+
+/* ---- the user view: newest visible version per key, tombstones hidden -------------
+ * Forward, src sits on the entry shown; backward, on the last entry before
+ * every version of the key shown (LevelDB's DBIter).  Keys and values
+ * point into memtable arenas, stable while the source holds its refs. */
+
+typedef struct view_iter {
+  mt_iter base;
+  mt_iter *src;
+  const mt_comparator *cmp;
+  uint64_t snapshot;
+  bool forward;
+} view_iter;
+
+static bool same_key(view_iter *v, mt_slice a, mt_slice b) { return !mt_key_compare(v->cmp, a, b); }
+
+static void settle_forward(view_iter *v) {
+  mt_iter *s = v->src;
+  v->forward = true;
+  while (mt_iter_valid(s)) {
+    if (mt_iter_seq(s) > v->snapshot) {
+      mt_iter_next(s);
+      continue;
+    }
+    if (mt_iter_kind(s) == MT_PUT) {
+      copy_current(&v->base, s);
+      return;
+    }
+    mt_slice k = mt_iter_key(s); /* a tombstone hides every older version */
+    while (mt_iter_valid(s) && same_key(v, mt_iter_key(s), k)) mt_iter_next(s);
+  }
+  v->base.valid = false;
+}
+
+static void settle_backward(view_iter *v) {
+  mt_iter *s = v->src;
+  v->forward = false;
+  while (mt_iter_valid(s)) {
+    mt_slice k = mt_iter_key(s);
+    mt_iter newest = {0};
+    for (; mt_iter_valid(s) && same_key(v, mt_iter_key(s), k); mt_iter_prev(s))
+      if (mt_iter_seq(s) <= v->snapshot) copy_current(&newest, s); /* seqs grow going back */
+    if (newest.valid && mt_iter_kind(&newest) == MT_PUT) {
+      copy_current(&v->base, &newest);
+      return;
+    }
+  }
+  v->base.valid = false;
+}
+
+static void vw_free(mt_iter *base) {
+  view_iter *v = (view_iter *)base;
+  mt_iter_free(v->src);
+  mt_free(v);
+}
+static void vw_first(mt_iter *base) {
+  view_iter *v = (view_iter *)base;
+  mt_iter_seek_to_first(v->src);
+  settle_forward(v);
+}
+static void vw_last(mt_iter *base) {
+  view_iter *v = (view_iter *)base;
+  mt_iter_seek_to_last(v->src);
+  settle_backward(v);
+}
+static void vw_seek(mt_iter *base, mt_slice key) {
+  view_iter *v = (view_iter *)base;
+  mt_iter_seek(v->src, key);
+  settle_forward(v);
+}
+static void vw_seek_for_prev(mt_iter *base, mt_slice key) {
+  view_iter *v = (view_iter *)base;
+  mt_iter_seek_for_prev(v->src, key);
+  settle_backward(v);
+}
+static void vw_next(mt_iter *base) {
+  view_iter *v = (view_iter *)base;
+  mt_slice k = mt_iter_key(base);
+  if (!v->forward) mt_iter_seek(v->src, k);
+  while (mt_iter_valid(v->src) && same_key(v, mt_iter_key(v->src), k)) mt_iter_next(v->src);
+  settle_forward(v);
+}
+static void vw_prev(mt_iter *base) {
+  view_iter *v = (view_iter *)base;
+  mt_slice k = mt_iter_key(base);
+  if (v->forward)
+    while (mt_iter_valid(v->src) && same_key(v, mt_iter_key(v->src), k)) mt_iter_prev(v->src);
+  settle_backward(v);
+}
+
+static const mt_iter_vt view_vt = {vw_free, vw_first, vw_last, vw_seek, vw_seek_for_prev, vw_next, vw_prev};
+
+static const mt_comparator bytewise_cmp = {"bytewise", NULL, NULL};
+
+int mt_store_iter(mt_iter **out, mt_store *s, uint64_t snapshot) {
+  if (!out) return mt_set_error(MT_EINVAL, "mt_store_iter: out is NULL");
+  *out = NULL;
+  if (!s) return mt_set_error(MT_EINVAL, "mt_store_iter: store is NULL");
+  uint64_t vis = load_visible(s);
+  view_iter *v = mt_calloc(1, sizeof *v);
+  if (!v) return MT_ENOMEM;
+  v->base.vt = &view_vt;
+  v->cmp = s->cmp.compare ? &s->cmp : &bytewise_cmp;
+  v->snapshot = snapshot < vis ? snapshot : vis;
+  mt_memtable *a, *i;
+  view_refs(s, &a, &i);
+  int rc;
+  if (!i) {
+    rc = mt_iter_new(&v->src, a);
+  } else {
+    merge_iter *m = mt_calloc(1, sizeof *m);
+    rc = m ? MT_OK : MT_ENOMEM;
+    if (m) {
+      m->base.vt = &merge_vt;
+      m->cmp = v->cmp;
+      m->cur = -1;
+      rc = mt_iter_new(&m->child[m->n], a);
+      if (!rc) m->n++;
+      if (!rc) rc = mt_iter_new(&m->child[m->n], i);
+      if (!rc) m->n++;
+      v->src = &m->base;
+    }
+  }
+  mt_memtable_unref(a);
+  mt_memtable_unref(i);
+  if (rc) {
+    mt_iter_free(v->src);
+    mt_free(v);
+    return rc;
+  }
+  *out = &v->base;
+  return MT_OK;
+}
+
+/* ---- flush ------------------------------------------------------------------------- */
+
+/* REQUIRES: the head of the queue (exclusive).  The active memtable becomes
+ * imm; a new memtable and a new segment take its place. */
+static int switch_memtable(mt_store *s) {
+  mt_memtable *m;
+  int rc = mt_memtable_new(&m, s->rep, s->cmp.compare ? &s->cmp : NULL);
+  if (rc) return rc;
+  mt_wal_writer *w = NULL;
+  if (s->dir) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, false, &w);
+  if (!rc) rc = mt_memtable_freeze(s->active);
+  if (rc) {
+    saved_error e;
+    save_error(&e);
+    if (w) {
+      char path[PATH_CAP];
+      snprintf(path, sizeof path, "%s", mt_wal_writer_path(w));
+      mt_wal_writer_close(w);
+      mt_path_remove(path);
+    }
+    mt_memtable_unref(m);
+    return restore_error(&e, rc);
+  }
+  if (w) {
+    rc = mt_wal_writer_close(s->wal); /* its bytes are in the OS (or on disk) */
+    s->wal = w;
+    s->imm_limit = mt_wal_writer_number(w);
+    atomic_store_explicit(&s->segment, s->imm_limit, memory_order_relaxed);
+    if (rc) {
+      pthread_mutex_lock(&s->mu);
+      set_failed(s, rc);
+      pthread_mutex_unlock(&s->mu);
+    }
+  }
+  pthread_mutex_lock(&s->view_mu);
+  s->imm = s->active;
+  s->active = m;
+  pthread_mutex_unlock(&s->view_mu);
+  return rc;
+}
+
+static int flush_imm(mt_store *s) {
+  int rc = MT_OK;
+  if (s->sink) rc = mt_memtable_flush(s->imm, s->sink, s->sink_ctx);
+  if (!rc && s->dir) {
+    rc = remove_segments(s, s->first_segment, s->imm_limit);
+    if (!rc) s->first_segment = s->imm_limit;
+  }
+  if (rc) return rc;
+  pthread_mutex_lock(&s->view_mu);
+  mt_memtable *m = s->imm;
+  s->imm = NULL;
+  pthread_mutex_unlock(&s->view_mu);
+  mt_memtable_unref(m);
+  atomic_fetch_add_explicit(&s->flushes, 1, memory_order_relaxed);
+  return MT_OK;
+}
+
+int mt_store_flush(mt_store *s) {
+  if (!s) return mt_set_error(MT_EINVAL, "mt_store_flush: store is NULL");
+  if (s->dir && !s->sink)
+    return mt_set_error(MT_ENOTSUP, "mt_store_flush: a store with a directory needs options.sink to flush "
+                                    "(the default sorted-run sink is not built yet)");
+  pthread_mutex_lock(&s->flush_mu);
+  int rc = MT_OK;
+  if (!s->imm) {
+    waiter w;
+    rc = exclusive_begin(s, &w);
+    if (!rc && mt_memtable_count(s->active)) rc = switch_memtable(s);
+    exclusive_end(s, &w);
+  }
+  if (!rc && s->imm) rc = flush_imm(s);
+  pthread_mutex_unlock(&s->flush_mu);
+  return rc;
+}
+
+/* ---- stats ------------------------------------------------------------------------- */
+
+int mt_store_stats(mt_store *s, struct mt_store_stats *out) {
+  if (!s || !out) return mt_set_error(MT_EINVAL, "mt_store_stats: %s is NULL", s ? "out" : "store");
+  memset(out, 0, sizeof *out);
+  mt_memtable *a, *i;
+  view_refs(s, &a, &i);
+  out->memtables = 1 + (i != NULL);
+  out->frozen = i != NULL;
+  out->bytes = mt_memtable_memory_usage(a) + mt_memtable_memory_usage(i);
+  mt_memtable_unref(a);
+  mt_memtable_unref(i);
+  out->flushes = atomic_load_explicit(&s->flushes, memory_order_relaxed);
+  out->wal_bytes = atomic_load_explicit(&s->wal_bytes, memory_order_relaxed);
+  out->wal_syncs = atomic_load_explicit(&s->wal_syncs, memory_order_relaxed);
+  out->write_groups = atomic_load_explicit(&s->groups, memory_order_relaxed);
+  out->writes = atomic_load_explicit(&s->writes, memory_order_relaxed);
+  out->recovered_records = s->recovered;
+  out->dropped_records = s->dropped;
+  out->last_seq = load_visible(s);
+  out->wal_segment = atomic_load_explicit(&s->segment, memory_order_relaxed);
+  pthread_mutex_lock(&s->mu);
+  out->failed = s->failed;
+  pthread_mutex_unlock(&s->mu);
+  return MT_OK;
+}

@@ -1,0 +1,343 @@
+/* test_store_recovery.c -- the four recovery modes against damaged WALs
+ * (RELIABILITY.md cases 2, 3, 7, and 14's missing segment): truncation at
+ * every byte of the last record, bit flips in a middle record, a torn
+ * tail in a segment that is not the last, appending after a torn tail.
+ *
+ * A master directory is written once per test; every damaged variant is a
+ * fresh copy of it under /tmp, removed afterwards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/wal.h"
+#include "support.h"
+
+static const mt_recovery modes[] = {MT_RECOVER_TOLERATE_TAIL, MT_RECOVER_ABSOLUTE,
+                                    MT_RECOVER_POINT_IN_TIME, MT_RECOVER_SKIP_CORRUPT};
+
+static void rm_rf(const char *d) {
+  DIR *dd = opendir(d);
+  struct dirent *e;
+  char p[512];
+  while (dd && (e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+    unlink(p);
+  }
+  if (dd) closedir(dd);
+  rmdir(d);
+}
+
+static void copy_dir(const char *from, const char *to) {
+  DIR *dd = opendir(from);
+  struct dirent *e;
+  char a[512], b[512];
+  static char buf[1 << 16];
+  assert_non_null(dd);
+  while ((e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+    snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+    int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(in >= 0 && out >= 0);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) assert_int_equal(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+  }
+  closedir(dd);
+}
+
+static void key_of(char *k, int i) { snprintf(k, 16, "key%05d", i); }
+static size_t value_of(char *v, int i, size_t n) {
+  for (size_t j = 0; j < n; j++) v[j] = (char)('a' + (i + j) % 26);
+  return n;
+}
+
+static size_t vsize = 100;
+
+static void fill_store(const char *d, int from, int to) {
+  mt_store *s;
+  assert_int_equal(mt_store_open(&s, d, NULL), MT_OK);
+  char k[16], v[4096];
+  for (int i = from; i < to; i++) {
+    key_of(k, i);
+    mt_slice val = {v, value_of(v, i, vsize)};
+    assert_int_equal(mt_store_put(s, S(k), val), MT_OK);
+  }
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
+/* The keys in the store form 0..m-1 with correct values, except `hole`
+ * (-1: none).  Returns m (counting the hole). */
+static int check_keys(mt_store *s, int hole) {
+  mt_iter *it;
+  assert_int_equal(mt_store_iter(&it, s, MT_SEQ_MAX), MT_OK);
+  int i = 0;
+  char k[16], v[4096];
+  for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it), i++) {
+    if (i == hole) i++;
+    key_of(k, i);
+    mt_slice key = mt_iter_key(it), val = mt_iter_value(it);
+    assert_int_equal(key.len, strlen(k));
+    assert_memory_equal(key.data, k, key.len);
+    size_t n = value_of(v, i, vsize);
+    assert_int_equal(val.len, n);
+    assert_memory_equal(val.data, v, n);
+  }
+  mt_iter_free(it);
+  if (hole >= 0) {
+    void *val;
+    key_of(k, hole);
+    assert_int_equal(mt_store_get(s, S(k), MT_SEQ_MAX, &val, NULL), MT_NOTFOUND);
+  }
+  return i;
+}
+
+static void seg(char *p, const char *d, uint64_t n) {
+  char name[MT_WAL_NAME_MAX];
+  mt_wal_name(name, sizeof name, n);
+  snprintf(p, 512, "%s/%s", d, name);
+}
+
+/* Offsets of the logical records in a segment (header first). */
+static int record_offsets(const char *p, uint64_t number, uint64_t *offs, int cap) {
+  mt_wal_reader *r;
+  assert_int_equal(mt_wal_reader_open(&r, p, number), MT_OK);
+  mt_slice pl;
+  uint64_t off;
+  int n = 0;
+  while (mt_wal_reader_next(r, &pl, &off) == MT_OK && n < cap) offs[n++] = off;
+  mt_wal_reader_free(r);
+  return n;
+}
+
+static long fsize(const char *p) {
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  return (long)st.st_size;
+}
+
+static int open_mode(mt_store **s, const char *d, mt_recovery m) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.recovery = m;
+  return mt_store_open(s, d, &o);
+}
+
+/* Opens a copy of master cut at `cut` (or with `flip` toggled) in mode m
+ * and checks the outcome. */
+typedef struct expect {
+  int ok;          /* open succeeds */
+  int keys;        /* then: prefix length (hole counted) */
+  int hole;        /* then: the key that must be missing, -1 none */
+  uint64_t off;    /* else: the offset mt_last_error must name */
+  uint64_t dropped;
+} expect;
+
+static void try_variant(const char *master, long cut, long flip_at, int flip_bit, mt_recovery m,
+                        const expect *e) {
+  char d[] = "/tmp/mt_rec_XXXXXX", p[512];
+  assert_non_null(mkdtemp(d));
+  copy_dir(master, d);
+  seg(p, d, 1);
+  if (cut >= 0) assert_int_equal(truncate(p, cut), 0);
+  if (flip_at >= 0) {
+    int fd = open(p, O_RDWR);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, flip_at), 1);
+    b ^= (uint8_t)(1 << flip_bit);
+    assert_int_equal(pwrite(fd, &b, 1, flip_at), 1);
+    close(fd);
+  }
+  mt_store *s;
+  int rc = open_mode(&s, d, m);
+  if (!e->ok) {
+    if (rc != MT_ECORRUPT)
+      fail_msg("mode %d cut %ld flip %ld.%d: open returned %d (%s)", (int)m, cut, flip_at, flip_bit, rc,
+               mt_last_error());
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu", (unsigned long long)e->off);
+    if (!strstr(mt_last_error(), want) || !strstr(mt_last_error(), "wal-000000000001.log"))
+      fail_msg("error '%s' does not name the file and %s", mt_last_error(), want);
+  } else {
+    if (rc != MT_OK)
+      fail_msg("mode %d cut %ld flip %ld.%d: open failed: %s", (int)m, cut, flip_at, flip_bit, mt_last_error());
+    assert_int_equal(check_keys(s, e->hole), e->keys);
+    struct mt_store_stats st;
+    assert_int_equal(mt_store_stats(s, &st), MT_OK);
+    assert_int_equal(st.dropped_records, e->dropped);
+    assert_int_equal(mt_store_close(s), MT_OK);
+    /* the damage is gone for good: even an absolute open is clean now */
+    assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK);
+    assert_int_equal(check_keys(s, e->hole), e->keys);
+    assert_int_equal(mt_store_close(s), MT_OK);
+  }
+  rm_rf(d);
+}
+
+/* ---- case 2 ------------------------------------------------------------------ */
+
+static void truncate_last_record_every_byte(void **state) {
+  char master[] = "/tmp/mt_master_XXXXXX", p[512];
+  assert_non_null(mkdtemp(master));
+  vsize = 100;
+  fill_store(master, 0, 20);
+  seg(p, master, 1);
+  uint64_t offs[32];
+  assert_int_equal(record_offsets(p, 1, offs, 32), 21); /* header + 20 */
+  long last = (long)offs[20], size = fsize(p);
+  for (long cut = last; cut < size; cut++) {
+    for (int mi = 0; mi < 4; mi++) {
+      expect e = {1, 19, -1, 0, cut > last};
+      if (modes[mi] == MT_RECOVER_ABSOLUTE && cut > last) e = (expect){0, 0, -1, (uint64_t)last, 0};
+      try_variant(master, cut, -1, 0, modes[mi], &e);
+    }
+  }
+  rm_rf(master);
+}
+
+static void truncate_record_across_blocks(void **state) {
+  char master[] = "/tmp/mt_master_XXXXXX", p[512];
+  assert_non_null(mkdtemp(master));
+  vsize = 1000;
+  fill_store(master, 0, 32);
+  seg(p, master, 1);
+  uint64_t offs[40];
+  assert_int_equal(record_offsets(p, 1, offs, 40), 33);
+  long last = (long)offs[32], size = fsize(p);
+  assert_true(last < MT_WAL_BLOCK && size > MT_WAL_BLOCK); /* it straddles */
+  for (long cut = last + 1; cut < size; cut++) {
+    long rel = cut - last, to_block = cut - MT_WAL_BLOCK;
+    bool dense = rel <= MT_WAL_HEADER + 1 || (to_block >= -16 && to_block <= MT_WAL_HEADER + 2) || cut > size - 4;
+    if (!dense && rel % 61) continue;
+    expect tt = {1, 31, -1, 0, 1}, abs = {0, 0, -1, (uint64_t)last, 0};
+    try_variant(master, cut, -1, 0, MT_RECOVER_TOLERATE_TAIL, &tt);
+    try_variant(master, cut, -1, 0, MT_RECOVER_ABSOLUTE, &abs);
+  }
+  vsize = 100;
+  rm_rf(master);
+}
+
+/* ---- case 3 ------------------------------------------------------------------ */
+
+static void flip_bits_in_middle_record(void **state) {
+  char master[] = "/tmp/mt_master_XXXXXX", p[512];
+  assert_non_null(mkdtemp(master));
+  vsize = 100;
+  fill_store(master, 0, 20);
+  seg(p, master, 1);
+  uint64_t offs[32];
+  record_offsets(p, 1, offs, 32);
+  const int victim = 10; /* key 10 is record 11 (after the header) */
+  long start = (long)offs[victim + 1], end = (long)offs[victim + 2];
+  for (long at = start; at < end; at += (at < start + MT_WAL_HEADER ? 1 : 13)) {
+    int bit = (int)(at % 8);
+    for (int mi = 0; mi < 4; mi++) {
+      expect e;
+      switch (modes[mi]) {
+        case MT_RECOVER_TOLERATE_TAIL:
+        case MT_RECOVER_ABSOLUTE: e = (expect){0, 0, -1, (uint64_t)start, 0}; break;
+        case MT_RECOVER_POINT_IN_TIME: e = (expect){1, victim, -1, 0, 1}; break;
+        default: e = (expect){1, 20, victim, 0, 1}; break;
+      }
+      try_variant(master, -1, at, bit, modes[mi], &e);
+    }
+  }
+  rm_rf(master);
+}
+
+/* A torn tail in a segment that is not the last one is not "the tail". */
+static void torn_tail_of_older_segment(void **state) {
+  char d[] = "/tmp/mt_rec_XXXXXX", p[512];
+  assert_non_null(mkdtemp(d));
+  vsize = 100;
+  fill_store(d, 0, 10);  /* segment 1 */
+  fill_store(d, 10, 20); /* segment 2 (open made it) */
+  seg(p, d, 1);
+  assert_int_equal(truncate(p, fsize(p) - 5), 0);
+  mt_store *s;
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_TOLERATE_TAIL), MT_ECORRUPT);
+  assert_non_null(strstr(mt_last_error(), "wal-000000000001.log"));
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_ECORRUPT);
+  /* point in time stops there: keys 0..8, nothing of segment 2 */
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_POINT_IN_TIME), MT_OK);
+  assert_int_equal(check_keys(s, -1), 9);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  rm_rf(d);
+}
+
+static void missing_middle_segment(void **state) {
+  char d[] = "/tmp/mt_rec_XXXXXX", p[512];
+  assert_non_null(mkdtemp(d));
+  fill_store(d, 0, 10);
+  fill_store(d, 10, 20);
+  fill_store(d, 20, 30);
+  seg(p, d, 2);
+  assert_int_equal(unlink(p), 0);
+  mt_store *s;
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_ECORRUPT);
+  assert_non_null(strstr(mt_last_error(), "wal-000000000002.log is missing"));
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_POINT_IN_TIME), MT_OK);
+  assert_int_equal(check_keys(s, -1), 10);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  rm_rf(d);
+}
+
+/* ---- case 7 ------------------------------------------------------------------ */
+
+static void append_after_torn_tail(void **state) {
+  char d[] = "/tmp/mt_rec_XXXXXX", p[512];
+  assert_non_null(mkdtemp(d));
+  vsize = 100;
+  fill_store(d, 0, 20);
+  seg(p, d, 1);
+  assert_int_equal(truncate(p, fsize(p) - 40), 0);
+  pid_t pid = fork();
+  if (pid == 0) { /* reopen, append, crash without closing */
+    mt_store *s;
+    if (open_mode(&s, d, MT_RECOVER_TOLERATE_TAIL)) _exit(1);
+    char k[16], v[128];
+    for (int i = 19; i < 29; i++) {
+      key_of(k, i);
+      mt_slice val = {v, value_of(v, i, vsize)};
+      if (mt_store_put(s, S(k), val)) _exit(2);
+    }
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  mt_store *s;
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK);
+  assert_int_equal(check_keys(s, -1), 29);
+  struct mt_store_stats st;
+  mt_store_stats(s, &st);
+  assert_int_equal(st.dropped_records, 0);
+  assert_int_equal(mt_store_last_seq(s), 29); /* seqs continued after 19 */
+  assert_int_equal(mt_store_close(s), MT_OK);
+  rm_rf(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(truncate_last_record_every_byte),
+      cmocka_unit_test(truncate_record_across_blocks),
+      cmocka_unit_test(flip_bits_in_middle_record),
+      cmocka_unit_test(torn_tail_of_older_segment),
+      cmocka_unit_test(missing_middle_segment),
+      cmocka_unit_test(append_after_torn_tail),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
