@@ -1,0 +1,612 @@
+/* mtbench.c -- the researcher's command: every registered rep (or --reps) x
+ * the standard workloads (or --workloads), one table, the files of --out and
+ * a verdict; --fit ranks the reps on a read/write/scan mix, --trace replays
+ * an operation log on every rep.  `mtbench --help` lists the flags;
+ * docs/bench.md explains them.
+ *
+ * Isolation: each rep runs in a child process (fork) that registers that
+ * rep's benchmarks with the Google Benchmark shim and reports every run
+ * over a pipe, one text line each:
+ *   B\t<workload>                                  a run begins
+ *   D\t<workload>\t<error|->\t<seconds>\t<ops>\t<want>\t<bytes/entry>\t<n>
+ *     (\t<counter>\t<value>) x n                   a run ended
+ * A rep that crashes (signal, abort) costs only the workload it was in: the
+ * parent records the crash as that cell's error and starts a new child for
+ * the rep's remaining workloads.  --no-fork runs everything in-process.
+ *
+ * Thread safety: the parent is single-threaded; a child runs one benchmark
+ * at a time on its main thread (workloads start their own threads).
+ *
+ * Invariants:
+ *  1. The parent never runs rep code unless --no-fork is given.
+ *  2. Every (rep, workload) cell ends either with its runs or with an error
+ *     message; a run never aborts because one rep failed.
+ *  3. The child writes its Google Benchmark JSON to a part file; the parent
+ *     merges the parts of children that exited normally into results.json.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "mtbench.h"
+#include "shim.h"
+
+#include <errno.h>
+#include <memtable/memtable.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DEFAULT_NUM 200000
+#define MAX_GB_ARGS 64
+
+typedef struct options {
+  const char *reps, *workloads, *out, *mix, *trace, *write_trace, *plot_script;
+  const char *json_out; /* --benchmark_out given to mtbench: a merged copy */
+  int repetitions;
+  bool fit, gbench, no_fork, list;
+  char *gb_args[MAX_GB_ARGS];
+  int ngb;
+} options;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: mtbench [flags] [--benchmark_*=...]\n"
+          "  --reps=SPEC[;SPEC...]   reps by spec string (default: every registered rep)\n"
+          "  --workloads=LIST        names, or standard | extended | all (default standard)\n"
+          "  --num=N                 entries per memtable (default %d)\n"
+          "  --threads=T             writers of fillrandom_Nthreads (default 2)\n"
+          "  --value-size=B          value bytes (default 100)\n"
+          "  --key-size=B            key bytes, >= 16 (default 16)\n"
+          "  --dist=uniform|zipf|seq key choice of reads, seeks and mixes (default uniform)\n"
+          "  --theta=X               zipf skew (default 0.99)\n"
+          "  --repetitions=R         runs of each benchmark; the table shows medians\n"
+          "  --out=DIR               write DIR/results.json, results.csv, plot.svg\n"
+          "  --fit --mix=read:70,write:25,scan:5   rank every rep on this mix\n"
+          "  --trace=FILE            replay an operation log on every rep\n"
+          "  --write-trace=FILE      write a synthetic trace of --num ops of --mix, --dist\n"
+          "  --scan-len=N --versions=N --prefixes=P --cap=SECONDS   workload knobs\n"
+          "  --plot-script=FILE      gnuplot script (default: plot.gp beside mtbench)\n"
+          "  --no-fork               run reps in this process (a crash stops the run)\n"
+          "  --gbench [GB flags]     plain Google Benchmark run of the selection\n"
+          "  --list                  registered reps and workloads\n",
+          DEFAULT_NUM);
+}
+
+/* ---- flags ------------------------------------------------------------------ */
+
+static bool flag(const char *arg, const char *name, const char **val) {
+  size_t n = strlen(name);
+  if (strncmp(arg, name, n) || arg[n] != '=') return false;
+  *val = arg + n + 1;
+  return true;
+}
+
+static int num_flag(const char *v, const char *name, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || end == v || *end || d < lo || d > hi) {
+    fprintf(stderr, "mtbench: bad %s=%s (want %g..%g)\n", name, v, lo, hi);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    double d;
+    if (o->gbench) {
+      if (o->ngb < MAX_GB_ARGS) o->gb_args[o->ngb++] = argv[i];
+      continue;
+    }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      exit(0);
+    } else if (!strcmp(a, "--fit")) o->fit = true;
+    else if (!strcmp(a, "--gbench")) o->gbench = true;
+    else if (!strcmp(a, "--no-fork")) o->no_fork = true;
+    else if (!strcmp(a, "--list")) o->list = true;
+    else if (flag(a, "--reps", &v)) o->reps = v;
+    else if (flag(a, "--workloads", &v)) o->workloads = v;
+    else if (flag(a, "--out", &v)) o->out = v;
+    else if (flag(a, "--mix", &v)) o->mix = v;
+    else if (flag(a, "--trace", &v)) o->trace = v;
+    else if (flag(a, "--write-trace", &v)) o->write_trace = v;
+    else if (flag(a, "--plot-script", &v)) o->plot_script = v;
+    else if (flag(a, "--benchmark_out", &v)) o->json_out = v;
+    else if (flag(a, "--num", &v)) {
+      if (num_flag(v, "--num", 1, 4e9, &d)) return -1;
+      c->num = (uint64_t)d;
+    } else if (flag(a, "--threads", &v)) {
+      if (num_flag(v, "--threads", 1, 256, &d)) return -1;
+      c->threads = (int)d;
+    } else if (flag(a, "--value-size", &v)) {
+      if (num_flag(v, "--value-size", 0, 16 << 20, &d)) return -1;
+      c->value_size = (size_t)d;
+    } else if (flag(a, "--key-size", &v)) {
+      if (num_flag(v, "--key-size", 16, 4096, &d)) return -1;
+      c->key_size = (size_t)d;
+    } else if (flag(a, "--theta", &v)) {
+      if (num_flag(v, "--theta", 0.01, 0.9999, &d)) return -1;
+      c->zipf_theta = d;
+    } else if (flag(a, "--repetitions", &v)) {
+      if (num_flag(v, "--repetitions", 1, MTB_MAX_RUNS, &d)) return -1;
+      o->repetitions = (int)d;
+    } else if (flag(a, "--scan-len", &v)) {
+      if (num_flag(v, "--scan-len", 0, 1e6, &d)) return -1;
+      c->scan_len = (int)d;
+    } else if (flag(a, "--versions", &v)) {
+      if (num_flag(v, "--versions", 1, 1e6, &d)) return -1;
+      c->versions = (int)d;
+    } else if (flag(a, "--prefixes", &v)) {
+      if (num_flag(v, "--prefixes", 1, 1e12, &d)) return -1;
+      c->prefixes = (uint64_t)d;
+    } else if (flag(a, "--cap", &v)) {
+      if (num_flag(v, "--cap", 0.001, 1e6, &d)) return -1;
+      c->cap_s = d;
+    } else if (flag(a, "--dist", &v)) {
+      if (!strcmp(v, "uniform")) c->dist = MTW_UNIFORM;
+      else if (!strcmp(v, "zipf")) c->dist = MTW_ZIPF;
+      else if (!strcmp(v, "seq")) c->dist = MTW_SEQ;
+      else {
+        fprintf(stderr, "mtbench: bad --dist=%s (uniform, zipf or seq)\n", v);
+        return -1;
+      }
+    } else if (!strncmp(a, "--benchmark_", 12)) {
+      if (o->ngb < MAX_GB_ARGS) o->gb_args[o->ngb++] = argv[i];
+    } else {
+      fprintf(stderr, "mtbench: unknown flag %s\n", a);
+      usage(stderr);
+      return -1;
+    }
+  }
+  if (o->mix) {
+    char err[256];
+    if (mtw_parse_mix(o->mix, &c->mix, err, sizeof err)) {
+      fprintf(stderr, "mtbench: %s\n", err);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Splits --reps: ';' or ',' separate specs, but a ','-token holding '=' and
+ * no ':' continues the previous spec's parameters (hash_skiplist:a=1,b=2). */
+static int parse_reps(const char *list, mtb_grid *g) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", list);
+  char *save = NULL;
+  for (char *t = strtok_r(buf, ";,", &save); t; t = strtok_r(NULL, ";,", &save)) {
+    if (strchr(t, '=') && !strchr(t, ':') && g->nreps) {
+      char *prev = g->specs[g->nreps - 1];
+      size_t n = strlen(prev);
+      snprintf(prev + n, sizeof g->specs[0] - n, ",%s", t);
+      continue;
+    }
+    if (g->nreps == MTB_MAX_REPS) {
+      fprintf(stderr, "mtbench: at most %d reps\n", MTB_MAX_REPS);
+      return -1;
+    }
+    snprintf(g->specs[g->nreps++], sizeof g->specs[0], "%s", t);
+  }
+  return g->nreps ? 0 : -1;
+}
+
+static int add_wl(mtb_grid *g, const mtw_workload *w) {
+  for (size_t i = 0; i < g->nwls; i++)
+    if (g->wls[i] == w) return 0;
+  if (g->nwls == MTB_MAX_WLS) return -1;
+  mtw_display_name(w, &g->cfg, g->wl_names[g->nwls], sizeof g->wl_names[0]);
+  g->wls[g->nwls++] = w;
+  return 0;
+}
+
+static int parse_workloads(const char *list, mtb_grid *g) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", list);
+  size_t n;
+  const mtw_workload *all = mtw_workloads(&n);
+  char *save = NULL;
+  for (char *t = strtok_r(buf, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
+    bool group = !strcmp(t, "standard") || !strcmp(t, "extended") || !strcmp(t, "all");
+    if (group) {
+      for (size_t i = 0; i < n; i++)
+        if ((!strcmp(t, "all") && strcmp(all[i].group, "trace")) || !strcmp(all[i].group, t))
+          add_wl(g, &all[i]);
+      continue;
+    }
+    const mtw_workload *w = mtw_find(t);
+    if (!w) {
+      fprintf(stderr, "mtbench: unknown workload %s (mtbench --list)\n", t);
+      return -1;
+    }
+    add_wl(g, w);
+  }
+  return g->nwls ? 0 : -1;
+}
+
+static void list_all(void) {
+  const char *names[MTB_MAX_REPS];
+  size_t n = mt_rep_names(names, MTB_MAX_REPS);
+  printf("reps (mt_rep_names):");
+  for (size_t i = 0; i < n && i < MTB_MAX_REPS; i++) printf(" %s", names[i]);
+  size_t nw;
+  const mtw_workload *w = mtw_workloads(&nw);
+  printf("\nworkloads:\n");
+  for (size_t i = 0; i < nw; i++) printf("  %-20s %-9s %s\n", w[i].name, w[i].group, w[i].what);
+}
+
+/* ---- the pipe protocol ---------------------------------------------------------- */
+
+typedef struct child_state {
+  int fd;
+} child_state;
+
+static void clean_field(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", *src ? src : "-");
+  for (char *p = dst; *p; p++)
+    if (*p == '\t' || *p == '\n' || *p == '\r') *p = ' ';
+}
+
+static void emit(child_state *cs, const char *line);
+
+static void hook_begin(void *ctx, const char *spec, const char *workload) {
+  char line[256];
+  snprintf(line, sizeof line, "B\t%s\n", workload);
+  emit(ctx, line);
+}
+
+static void hook_done(void *ctx, const char *spec, const char *workload, const mtw_result *r) {
+  char line[2048], err[256];
+  clean_field(err, sizeof err, r->error);
+  int n = snprintf(line, sizeof line, "D\t%s\t%s\t%.17g\t%llu\t%llu\t%.17g\t%d", workload, err,
+                   r->seconds, (unsigned long long)r->ops, (unsigned long long)r->want,
+                   r->bytes_per_entry, r->ncounters);
+  for (int i = 0; i < r->ncounters && n > 0 && (size_t)n < sizeof line; i++)
+    n += snprintf(line + n, sizeof line - (size_t)n, "\t%s\t%.17g", r->counters[i].name,
+                  r->counters[i].value);
+  if (n > 0 && (size_t)n < sizeof line - 1) strcat(line, "\n");
+  emit(ctx, line);
+}
+
+typedef struct parent_state {
+  mtb_grid *g;
+  size_t rep;
+  int current;   /* workload index in flight, -1 none */
+  bool *pending; /* per workload: runs still expected */
+  int reps_want;
+  size_t *done, total;
+} parent_state;
+
+static parent_state *g_parent; /* where in-process lines go */
+
+static int wl_index(const mtb_grid *g, const char *name) {
+  for (size_t i = 0; i < g->nwls; i++)
+    if (!strcmp(g->wl_names[i], name)) return (int)i;
+  return -1;
+}
+
+static void progress(const parent_state *p, const char *wl) {
+  bool tty = isatty(2);
+  fprintf(stderr, "%s[%zu/%zu] %s/%s%s", tty ? "\r\033[K" : "", *p->done + 1, p->total,
+          p->g->specs[p->rep], wl, tty ? "" : "\n");
+  fflush(stderr);
+}
+
+/* Applies one protocol line to the grid. */
+static void take_line(parent_state *p, char *line) {
+  char *save = NULL, *tag = strtok_r(line, "\t\n", &save);
+  char *name = strtok_r(NULL, "\t\n", &save);
+  if (!tag || !name) return;
+  int w = wl_index(p->g, name);
+  if (w < 0) return;
+  if (!strcmp(tag, "B")) {
+    p->current = w;
+    progress(p, name);
+    return;
+  }
+  mtb_cell *c = &p->g->cells[p->rep][w];
+  const char *err = strtok_r(NULL, "\t\n", &save);
+  const char *f[5];
+  for (int i = 0; i < 5; i++) f[i] = strtok_r(NULL, "\t\n", &save);
+  p->current = -1;
+  (*p->done)++;
+  if (!err || !f[4]) {
+    snprintf(c->error, sizeof c->error, "garbled report from the child");
+    p->pending[w] = false;
+    return;
+  }
+  if (strcmp(err, "-")) {
+    snprintf(c->error, sizeof c->error, "%s", err);
+    p->pending[w] = false;
+    return;
+  }
+  if (c->nruns < MTB_MAX_RUNS) {
+    mtb_run_fig *r = &c->runs[c->nruns++];
+    memset(r, 0, sizeof *r);
+    r->seconds = strtod(f[0], NULL);
+    r->ops = strtoull(f[1], NULL, 10);
+    r->want = strtoull(f[2], NULL, 10);
+    r->bytes_per_entry = strtod(f[3], NULL);
+    int nc = atoi(f[4]);
+    for (int i = 0; i < nc && i < MTW_MAX_COUNTERS; i++) {
+      const char *cn = strtok_r(NULL, "\t\n", &save), *cv = strtok_r(NULL, "\t\n", &save);
+      if (!cn || !cv) break;
+      snprintf(r->cname[i], sizeof r->cname[i], "%s", cn);
+      r->cvalue[i] = strtod(cv, NULL);
+      r->ncounters = i + 1;
+    }
+    r->ns_per_op = r->ops ? r->seconds * 1e9 / (double)r->ops : 0;
+    r->ops_per_s = r->seconds > 0 ? (double)r->ops / r->seconds : 0;
+  }
+  if (c->nruns >= p->reps_want) p->pending[w] = false;
+}
+
+static void emit(child_state *cs, const char *line) {
+  if (cs) {
+    size_t n = strlen(line);
+    while (n) {
+      ssize_t k = write(cs->fd, line, n);
+      if (k <= 0) {
+        if (k < 0 && errno == EINTR) continue;
+        _exit(3); /* the parent is gone */
+      }
+      line += k;
+      n -= (size_t)k;
+    }
+  } else if (g_parent) {
+    char copy[2048];
+    snprintf(copy, sizeof copy, "%s", line);
+    take_line(g_parent, copy);
+  }
+}
+
+/* ---- running one rep ----------------------------------------------------------- */
+
+/* Registers spec x the pending workloads and runs them under the shim. */
+static long run_benchmarks(const mtb_grid *g, size_t rep, const bool *pending,
+                           const options *o, const char *json_part, child_state *cs) {
+  const mtw_workload *wls[MTB_MAX_WLS];
+  size_t n = 0;
+  for (size_t i = 0; i < g->nwls; i++)
+    if (pending[i]) wls[n++] = g->wls[i];
+  const char *spec = g->specs[rep];
+  mtb_hooks hooks = {hook_begin, hook_done, cs};
+  mtb_register(&spec, 1, wls, n, &g->cfg, &hooks);
+  char *args[MAX_GB_ARGS + 8];
+  char out_arg[600], rep_arg[64];
+  int na = 0;
+  args[na++] = "mtbench";
+  if (json_part) {
+    snprintf(out_arg, sizeof out_arg, "--benchmark_out=%s", json_part);
+    args[na++] = out_arg;
+    args[na++] = "--benchmark_out_format=json";
+  }
+  snprintf(rep_arg, sizeof rep_arg, "--benchmark_repetitions=%d", o->repetitions);
+  args[na++] = rep_arg;
+  for (int i = 0; i < o->ngb; i++) args[na++] = o->gb_args[i];
+  args[na] = NULL;
+  return mtb_run(na, args, true);
+}
+
+static void describe_status(int st, char *buf, size_t cap) {
+  if (WIFSIGNALED(st))
+    snprintf(buf, cap, "crashed with signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+  else
+    snprintf(buf, cap, "child exited with status %d", WEXITSTATUS(st));
+}
+
+static void run_rep(mtb_grid *g, size_t rep, const options *o, const char *tmpdir,
+                    char parts[][512], size_t *nparts, size_t *done, size_t total) {
+  bool pending[MTB_MAX_WLS];
+  for (size_t i = 0; i < g->nwls; i++) pending[i] = true;
+  parent_state ps = {g, rep, -1, pending, o->repetitions, done, total};
+  for (int attempt = 0;; attempt++) {
+    bool any = false;
+    for (size_t i = 0; i < g->nwls; i++) any |= pending[i];
+    if (!any) return;
+    char part[512] = "";
+    if (tmpdir) snprintf(part, sizeof part, "%s/part_%zu_%d.json", tmpdir, rep, attempt);
+    if (o->no_fork) {
+      g_parent = &ps;
+      run_benchmarks(g, rep, pending, o, tmpdir ? part : NULL, NULL);
+      g_parent = NULL;
+      if (tmpdir) snprintf(parts[(*nparts)++], 512, "%s", part);
+      return;
+    }
+    int fds[2];
+    if (pipe(fds)) {
+      snprintf(g->cells[rep][0].error, sizeof g->cells[0][0].error, "pipe: %s", strerror(errno));
+      return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+      snprintf(g->cells[rep][0].error, sizeof g->cells[0][0].error, "fork: %s", strerror(errno));
+      close(fds[0]);
+      close(fds[1]);
+      return;
+    }
+    if (pid == 0) {
+      close(fds[0]);
+      child_state cs = {fds[1]};
+      long ran = run_benchmarks(g, rep, pending, o, tmpdir ? part : NULL, &cs);
+      _exit(ran < 0 ? 2 : 0);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ps.current = -1;
+    while (f && getline(&line, &cap, f) >= 0) take_line(&ps, line);
+    free(line);
+    if (f) fclose(f);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+      if (tmpdir) snprintf(parts[(*nparts)++], 512, "%s", part);
+      return; /* what is still pending was filtered out (--benchmark_filter) */
+    }
+    char why[160];
+    describe_status(st, why, sizeof why);
+    if (ps.current >= 0) {
+      mtb_cell *c = &g->cells[rep][ps.current];
+      snprintf(c->error, sizeof c->error, "%s during this workload", why);
+      pending[ps.current] = false;
+      (*done)++;
+      continue; /* a new child runs the rest */
+    }
+    for (size_t i = 0; i < g->nwls; i++)
+      if (pending[i]) {
+        snprintf(g->cells[rep][i].error, sizeof g->cells[0][0].error, "%s before this workload",
+                 why);
+        pending[i] = false;
+      }
+    return;
+  }
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+static const char *dist_name(mtw_dist d) {
+  return d == MTW_ZIPF ? "zipf" : d == MTW_SEQ ? "seq" : "uniform";
+}
+
+static int make_dir(const char *dir) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(buf, 0777);
+      *p = '/';
+    }
+  if (mkdir(buf, 0777) && errno != EEXIST) {
+    fprintf(stderr, "mtbench: mkdir %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void remove_parts(const char *tmpdir, char parts[][512], size_t nparts) {
+  for (size_t i = 0; i < nparts; i++) unlink(parts[i]);
+  if (!tmpdir) return;
+  for (size_t r = 0; r < MTB_MAX_REPS; r++)
+    for (int a = 0; a < MTB_MAX_WLS + 1; a++) {
+      char p[600];
+      snprintf(p, sizeof p, "%s/part_%zu_%d.json", tmpdir, r, a);
+      unlink(p);
+    }
+  rmdir(tmpdir);
+}
+
+static int setup_grid(mtb_grid *g, const options *o) {
+  const char *names[MTB_MAX_REPS];
+  size_t n = mt_rep_names(names, MTB_MAX_REPS);
+  snprintf(g->default_rep, sizeof g->default_rep, "%s", n ? names[0] : "skiplist");
+  if (o->reps) {
+    if (parse_reps(o->reps, g)) {
+      fprintf(stderr, "mtbench: bad --reps=%s\n", o->reps);
+      return -1;
+    }
+  } else {
+    for (size_t i = 0; i < n && i < MTB_MAX_REPS; i++)
+      snprintf(g->specs[g->nreps++], sizeof g->specs[0], "%s", names[i]);
+  }
+  if (o->trace) {
+    mtw_trace *t;
+    char err[512];
+    if (mtw_trace_load(&t, o->trace, err, sizeof err)) {
+      fprintf(stderr, "mtbench: %s\n", err);
+      return -1;
+    }
+    fprintf(stderr, "mtbench: trace %s: %llu operations\n", o->trace,
+            (unsigned long long)mtw_trace_ops(t));
+    mtw_trace_free(t);
+    g->mode = MODE_TRACE;
+    return add_wl(g, mtw_find("trace"));
+  }
+  if (o->fit) {
+    g->mode = MODE_FIT;
+    if (o->workloads) fprintf(stderr, "mtbench: --fit runs the mix only; --workloads ignored\n");
+    return add_wl(g, mtw_find("mix"));
+  }
+  return parse_workloads(o->workloads ? o->workloads : "standard", g);
+}
+
+int main(int argc, char **argv) {
+  options o = {0};
+  o.repetitions = 1;
+  mtb_grid *g = calloc(1, sizeof *g);
+  if (!g) return 1;
+  mtw_config_default(&g->cfg);
+  g->cfg.num = DEFAULT_NUM;
+  g->cfg.cap_s = 10;
+  if (parse_args(argc, argv, &o, &g->cfg)) return 2;
+  g->mix_text = o.mix ? o.mix : "read:70,write:25,scan:5";
+  if (o.list) {
+    list_all();
+    return 0;
+  }
+  if (o.write_trace) {
+    char err[512];
+    if (mtw_trace_write(o.write_trace, &g->cfg, err, sizeof err)) {
+      fprintf(stderr, "mtbench: %s\n", err);
+      return 1;
+    }
+    printf("wrote %llu operations (mix %s, dist %s) to %s\n", (unsigned long long)g->cfg.num,
+           g->mix_text, dist_name(g->cfg.dist), o.write_trace);
+    return 0;
+  }
+  g->cfg.trace = o.trace;
+  if (setup_grid(g, &o)) return 2;
+
+  if (o.gbench) { /* Google Benchmark owns the output; no isolation */
+    const char *specs[MTB_MAX_REPS];
+    for (size_t i = 0; i < g->nreps; i++) specs[i] = g->specs[i];
+    mtb_register(specs, g->nreps, g->wls, g->nwls, &g->cfg, NULL);
+    char *args[MAX_GB_ARGS + 2];
+    int na = 0;
+    args[na++] = argv[0];
+    for (int i = 0; i < o.ngb; i++) args[na++] = o.gb_args[i];
+    args[na] = NULL;
+    return mtb_run(na, args, false) < 0 ? 2 : 0;
+  }
+
+  printf("mtbench: N=%llu, key %zu B, value %zu B, dist %s, %d threads, %d repetition%s, "
+         "cap %.0f s per phase\n",
+         (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
+         dist_name(g->cfg.dist), g->cfg.threads, o.repetitions, o.repetitions > 1 ? "s" : "",
+         g->cfg.cap_s);
+  if (o.out && make_dir(o.out)) return 1;
+  char tmpl[] = "/tmp/mtbench.XXXXXX";
+  const char *tmpdir = (o.out || o.json_out) ? mkdtemp(tmpl) : NULL;
+  static char parts[MTB_MAX_REPS * (MTB_MAX_WLS + 1)][512];
+  size_t nparts = 0, done = 0, total = g->nreps * g->nwls * (size_t)o.repetitions;
+  for (size_t r = 0; r < g->nreps; r++) run_rep(g, r, &o, tmpdir, parts, &nparts, &done, total);
+  if (isatty(2)) fprintf(stderr, "\r\033[K");
+
+  mtb_print_table(g);
+  mtb_print_verdict(g);
+  int rc = 0;
+  if (o.out) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/results.json", o.out);
+    if (mtb_merge_json(g, path, parts, nparts)) rc = 1;
+    if (mtb_write_files(g, o.out, o.plot_script)) rc = 1;
+    printf("files: %s/results.json, %s/results.csv, %s/plot.svg\n", o.out, o.out, o.out);
+  }
+  if (o.json_out && mtb_merge_json(g, o.json_out, parts, nparts)) rc = 1;
+  remove_parts(tmpdir, parts, nparts);
+  bool any = false;
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) any |= g->cells[r][w].nruns > 0;
+  free(g);
+  return any ? rc : 1;
+}

@@ -1,0 +1,570 @@
+/* report.c -- mtbench's outputs from the result grid: the table (reps as
+ * rows, workloads as columns, '*' on each column's winner), the ranking of
+ * --fit and --trace, the verdict, results.csv, the merged Google Benchmark
+ * JSON and the gnuplot plot.
+ *
+ * Thread safety: single-threaded (the parent process).
+ *
+ * Invariants:
+ *  1. Figures are medians over a cell's successful runs; a cell with an
+ *     error shows ERR and takes no part in winners, ranks or plots.
+ *  2. The verdict ranks first the reps that have a figure in every column;
+ *     a rep with an error anywhere is never called the best fit.
+ *  3. A missing gnuplot or plot script is reported and costs only plot.svg.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "mtbench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+bool mtb_cell_median(const mtb_cell *c, double *ns, double *ops_s, double *bytes) {
+  if (c->error[0] || c->nruns == 0) return false;
+  double a[MTB_MAX_RUNS], b[MTB_MAX_RUNS], m[MTB_MAX_RUNS];
+  for (int i = 0; i < c->nruns; i++) {
+    a[i] = c->runs[i].ns_per_op;
+    b[i] = c->runs[i].ops_per_s;
+    m[i] = c->runs[i].bytes_per_entry;
+  }
+  if (ns) *ns = median(a, c->nruns);
+  if (ops_s) *ops_s = median(b, c->nruns);
+  if (bytes) *bytes = median(m, c->nruns);
+  return true;
+}
+
+static bool capped(const mtb_cell *c) {
+  for (int i = 0; i < c->nruns; i++)
+    if (c->runs[i].ops < c->runs[i].want) return true;
+  return false;
+}
+
+static void fmt_ns(char *buf, size_t cap, double v) {
+  if (v < 10) snprintf(buf, cap, "%.2f", v);
+  else if (v < 1000) snprintf(buf, cap, "%.1f", v);
+  else snprintf(buf, cap, "%.0f", v);
+}
+
+static void fmt_rate(char *buf, size_t cap, double v) {
+  if (v >= 1e9) snprintf(buf, cap, "%.2fG", v / 1e9);
+  else if (v >= 1e6) snprintf(buf, cap, "%.2fM", v / 1e6);
+  else if (v >= 1e3) snprintf(buf, cap, "%.1fk", v / 1e3);
+  else snprintf(buf, cap, "%.1f", v);
+}
+
+/* The rep's memory figure: fillrandom's bytes/entry if it ran, else the
+ * first workload that measured one. */
+static bool rep_bytes(const mtb_grid *g, size_t r, double *out) {
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      double b;
+      if (pass == 0 && strcmp(g->wls[w]->name, "fillrandom")) continue;
+      if (mtb_cell_median(&g->cells[r][w], NULL, NULL, &b) && b > 0) {
+        *out = b;
+        return true;
+      }
+    }
+  return false;
+}
+
+static size_t rep_width(const mtb_grid *g) {
+  size_t w = 4;
+  for (size_t r = 0; r < g->nreps; r++)
+    if (strlen(g->specs[r]) > w) w = strlen(g->specs[r]);
+  return w;
+}
+
+static void print_errors(const mtb_grid *g) {
+  bool header = false;
+  for (size_t r = 0; r < g->nreps; r++) {
+    bool same = g->nwls > 1;
+    for (size_t w = 0; w < g->nwls; w++)
+      same &= !strcmp(g->cells[r][w].error, g->cells[r][0].error) && g->cells[r][w].error[0];
+    for (size_t w = 0; w < g->nwls; w++) {
+      const char *e = g->cells[r][w].error;
+      if (!e[0]) continue;
+      if (!header) printf("errors (the run went on without these cells):\n");
+      header = true;
+      if (same) {
+        printf("  %s (every workload): %s\n", g->specs[r], e);
+        break;
+      }
+      printf("  %s/%s: %s\n", g->specs[r], g->wl_names[w], e);
+    }
+  }
+}
+
+static void print_counters(const mtb_grid *g) {
+  bool header = false;
+  for (size_t w = 0; w < g->nwls; w++)
+    for (size_t r = 0; r < g->nreps; r++) {
+      const mtb_cell *c = &g->cells[r][w];
+      if (c->error[0] || !c->nruns || !c->runs[c->nruns - 1].ncounters) continue;
+      if (!header) printf("workload figures (last run):\n");
+      header = true;
+      const mtb_run_fig *f = &c->runs[c->nruns - 1];
+      printf("  %s/%s:", g->specs[r], g->wl_names[w]);
+      for (int i = 0; i < f->ncounters; i++) {
+        char v[32];
+        fmt_rate(v, sizeof v, f->cvalue[i]);
+        printf(" %s=%s", f->cname[i], v);
+      }
+      printf("\n");
+    }
+}
+
+static void print_grid(const mtb_grid *g) {
+  size_t rw = rep_width(g);
+  printf("\nns/op, median of each cell's runs (lower is better; * best in column, "
+         "~ capped by --cap); B/entry after fillrandom (raw data is %zu B)\n",
+         g->cfg.key_size + g->cfg.value_size + 8);
+  printf("%-*s", (int)rw, "rep");
+  for (size_t w = 0; w < g->nwls; w++) printf("  %*s", (int)(strlen(g->wl_names[w]) > 9 ? strlen(g->wl_names[w]) : 9), g->wl_names[w]);
+  printf("  %9s\n", "B/entry");
+  double best[MTB_MAX_WLS], best_b = INFINITY, v, b;
+  for (size_t w = 0; w < g->nwls; w++) {
+    best[w] = INFINITY;
+    for (size_t r = 0; r < g->nreps; r++)
+      if (mtb_cell_median(&g->cells[r][w], &v, NULL, NULL) && v < best[w]) best[w] = v;
+  }
+  for (size_t r = 0; r < g->nreps; r++)
+    if (rep_bytes(g, r, &b) && b < best_b) best_b = b;
+  for (size_t r = 0; r < g->nreps; r++) {
+    printf("%-*s", (int)rw, g->specs[r]);
+    for (size_t w = 0; w < g->nwls; w++) {
+      int width = (int)(strlen(g->wl_names[w]) > 9 ? strlen(g->wl_names[w]) : 9);
+      const mtb_cell *c = &g->cells[r][w];
+      char cell[48], num[32];
+      if (mtb_cell_median(c, &v, NULL, NULL)) {
+        fmt_ns(num, sizeof num, v);
+        snprintf(cell, sizeof cell, "%s%s%s", num, capped(c) ? "~" : "", v == best[w] ? "*" : " ");
+      } else {
+        snprintf(cell, sizeof cell, "%s ", c->error[0] ? "ERR" : "-");
+      }
+      printf("  %*s", width + 1, cell);
+    }
+    if (rep_bytes(g, r, &b)) {
+      char num[32];
+      snprintf(num, sizeof num, "%.1f%s", b, b == best_b ? "*" : " ");
+      printf(" %10s\n", num);
+    } else {
+      printf(" %10s\n", "- ");
+    }
+  }
+  printf("\n");
+}
+
+/* --fit / --trace: one workload; reps ranked by ops/s. */
+typedef struct ranked {
+  size_t rep;
+  double ops_s, ns, bytes;
+  bool has_bytes;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b) {
+  const ranked *x = a, *y = b;
+  return x->ops_s > y->ops_s ? -1 : x->ops_s < y->ops_s;
+}
+
+static size_t rank_single(const mtb_grid *g, ranked *out) {
+  size_t n = 0;
+  for (size_t r = 0; r < g->nreps; r++) {
+    ranked k = {r, 0, 0, 0, false};
+    if (!mtb_cell_median(&g->cells[r][0], &k.ns, &k.ops_s, &k.bytes)) continue;
+    k.has_bytes = k.bytes > 0;
+    out[n++] = k;
+  }
+  qsort(out, n, sizeof *out, cmp_ranked);
+  return n;
+}
+
+static const char *what_single(const mtb_grid *g, char *buf, size_t cap) {
+  if (g->mode == MODE_TRACE) snprintf(buf, cap, "this trace");
+  else
+    snprintf(buf, cap, "this mix (%s, dist %s)", g->mix_text,
+             g->cfg.dist == MTW_ZIPF ? "zipf" : g->cfg.dist == MTW_SEQ ? "seq" : "uniform");
+  return buf;
+}
+
+static void print_ranking(const mtb_grid *g) {
+  ranked k[MTB_MAX_REPS];
+  size_t n = rank_single(g, k), rw = rep_width(g);
+  char what[160];
+  printf("\n%s on %s, N=%llu ops:\n", g->mode == MODE_TRACE ? "replay" : "fit",
+         what_single(g, what, sizeof what), (unsigned long long)g->cells[0][0].runs[0].want);
+  printf("%-4s  %-*s  %10s  %9s  %9s\n", "rank", (int)rw, "rep", "ops/s", "ns/op", "B/entry");
+  for (size_t i = 0; i < n; i++) {
+    char ops[32], ns[32];
+    fmt_rate(ops, sizeof ops, k[i].ops_s);
+    fmt_ns(ns, sizeof ns, k[i].ns);
+    printf("%-4zu  %-*s  %10s  %9s  %9.1f%s\n", i + 1, (int)rw, g->specs[k[i].rep], ops, ns,
+           k[i].bytes, capped(&g->cells[k[i].rep][0]) ? "  (capped)" : "");
+  }
+  printf("\n");
+}
+
+void mtb_print_table(const mtb_grid *g) {
+  if (g->mode == MODE_TABLE) print_grid(g);
+  else print_ranking(g);
+  print_counters(g);
+  print_errors(g);
+}
+
+/* The rep to compare the winner with: the default rep, or the runner-up
+ * when the winner is the default. */
+static size_t compare_with(const mtb_grid *g, const size_t *order, size_t n) {
+  if (strcmp(g->specs[order[0]], g->default_rep))
+    for (size_t i = 1; i < n; i++)
+      if (!strcmp(g->specs[order[i]], g->default_rep)) return i;
+  return 1;
+}
+
+static void verdict_single(const mtb_grid *g) {
+  ranked k[MTB_MAX_REPS];
+  size_t n = rank_single(g, k);
+  char what[160];
+  what_single(g, what, sizeof what);
+  if (n == 0) {
+    printf("verdict: no rep completed %s\n", what);
+    return;
+  }
+  if (n == 1) {
+    printf("verdict: %s is the only rep that completed %s (%.0f ops/s)\n", g->specs[k[0].rep],
+           what, k[0].ops_s);
+    return;
+  }
+  size_t order[MTB_MAX_REPS];
+  for (size_t i = 0; i < n; i++) order[i] = k[i].rep;
+  size_t j = compare_with(g, order, n);
+  printf("verdict: %s fits %s best: %s: %.2fx the ops/s of %s on this %s", g->specs[k[0].rep],
+         what, g->specs[k[0].rep], k[0].ops_s / k[j].ops_s, g->specs[k[j].rep],
+         g->mode == MODE_TRACE ? "trace" : "mix");
+  if (k[0].has_bytes && k[j].has_bytes)
+    printf(", %.2fx its memory (%.1f vs %.1f B/entry)", k[0].bytes / k[j].bytes, k[0].bytes,
+           k[j].bytes);
+  if (j != 1) printf("; runner-up %s at %.2fx the winner's ops/s", g->specs[k[1].rep],
+                     k[1].ops_s / k[0].ops_s);
+  printf("\n");
+}
+
+static void verdict_table(const mtb_grid *g) {
+  /* complete reps: a figure in every column */
+  size_t cand[MTB_MAX_REPS], nc = 0, incomplete = 0;
+  for (size_t r = 0; r < g->nreps; r++) {
+    bool all = true;
+    for (size_t w = 0; w < g->nwls; w++) all &= mtb_cell_median(&g->cells[r][w], NULL, NULL, NULL);
+    if (all) cand[nc++] = r;
+    else incomplete++;
+  }
+  if (nc == 0) {
+    printf("verdict: no rep completed every workload; see the errors above\n");
+    return;
+  }
+  double score[MTB_MAX_REPS], best[MTB_MAX_WLS];
+  int wins[MTB_MAX_REPS] = {0};
+  for (size_t w = 0; w < g->nwls; w++) {
+    best[w] = INFINITY;
+    for (size_t i = 0; i < nc; i++) {
+      double v;
+      mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
+      if (v < best[w]) best[w] = v;
+    }
+  }
+  for (size_t i = 0; i < nc; i++) {
+    double s = 0, v;
+    for (size_t w = 0; w < g->nwls; w++) {
+      mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
+      s += log(v / best[w]);
+      wins[i] += v == best[w];
+    }
+    score[i] = exp(s / (double)g->nwls);
+  }
+  for (size_t i = 1; i < nc; i++) /* insertion sort by score */
+    for (size_t j = i; j > 0 && score[j] < score[j - 1]; j--) {
+      double ts = score[j];
+      score[j] = score[j - 1];
+      score[j - 1] = ts;
+      size_t tc = cand[j];
+      cand[j] = cand[j - 1];
+      cand[j - 1] = tc;
+      int tw = wins[j];
+      wins[j] = wins[j - 1];
+      wins[j - 1] = tw;
+    }
+  const char *win = g->specs[cand[0]];
+  if (nc == 1) {
+    printf("verdict: %s is the only rep that completed every workload%s\n", win,
+           incomplete ? " (the others had errors)" : "");
+    return;
+  }
+  size_t j = compare_with(g, cand, nc);
+  printf("verdict: %s fits these workloads best: %.2fx the speed of %s (geometric mean of "
+         "ns/op over %zu workloads)",
+         win, score[j] / score[0], g->specs[cand[j]], g->nwls);
+  double b0, bj;
+  if (rep_bytes(g, cand[0], &b0) && rep_bytes(g, cand[j], &bj))
+    printf(", %.2fx its memory (%.1f vs %.1f B/entry)", b0 / bj, b0, bj);
+  printf("; it wins %d of %zu columns", wins[0], g->nwls);
+  if (j != 1) printf("; runner-up %s is %.2fx slower", g->specs[cand[1]], score[1] / score[0]);
+  printf(".\n");
+  /* per-column leaders other than the winner: where to look instead */
+  for (size_t w = 0; w < g->nwls; w++) {
+    double v0;
+    mtb_cell_median(&g->cells[cand[0]][w], &v0, NULL, NULL);
+    if (v0 == best[w]) continue;
+    for (size_t i = 1; i < nc; i++) {
+      double v;
+      mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
+      if (v == best[w])
+        printf("  but %s: %s is %.2fx faster than %s\n", g->wl_names[w], g->specs[cand[i]],
+               v0 / v, win);
+    }
+  }
+  if (incomplete) printf("  (%zu rep%s with errors not ranked)\n", incomplete, incomplete > 1 ? "s" : "");
+}
+
+void mtb_print_verdict(const mtb_grid *g) {
+  if (g->mode == MODE_TABLE) verdict_table(g);
+  else verdict_single(g);
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static FILE *open_out(const char *dir, const char *name, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f) fprintf(stderr, "mtbench: %s: %s\n", path, strerror(errno));
+  return f;
+}
+
+static int write_csv(const mtb_grid *g, const char *dir) {
+  char path[1200];
+  FILE *f = open_out(dir, "results.csv", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "rep,workload,run,ns_per_op,ops_per_s,bytes_per_entry,ops,want,seconds,"
+             "counters,error\n");
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      const mtb_cell *c = &g->cells[r][w];
+      for (int i = 0; i < c->nruns; i++) {
+        const mtb_run_fig *x = &c->runs[i];
+        fprintf(f, "\"%s\",%s,%d,%.3f,%.1f,%.2f,%llu,%llu,%.6f,\"", g->specs[r], g->wl_names[w],
+                i + 1, x->ns_per_op, x->ops_per_s, x->bytes_per_entry,
+                (unsigned long long)x->ops, (unsigned long long)x->want, x->seconds);
+        for (int k = 0; k < x->ncounters; k++)
+          fprintf(f, "%s%s=%.6g", k ? ";" : "", x->cname[k], x->cvalue[k]);
+        fprintf(f, "\",\n");
+      }
+      if (c->error[0]) {
+        fprintf(f, "\"%s\",%s,0,,,,,,,,\"", g->specs[r], g->wl_names[w]);
+        for (const char *p = c->error; *p; p++) fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, f);
+        fprintf(f, "\"\n");
+      }
+    }
+  return fclose(f) ? -1 : 0;
+}
+
+static int write_plot_data(const mtb_grid *g, const char *dir) {
+  char path[1200];
+  FILE *f = open_out(dir, "plot.dat", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "workload");
+  for (size_t r = 0; r < g->nreps; r++) fprintf(f, " %s", g->specs[r]);
+  fprintf(f, "\n");
+  for (size_t w = 0; w < g->nwls; w++) {
+    fprintf(f, "%s", g->wl_names[w]);
+    for (size_t r = 0; r < g->nreps; r++) {
+      double v;
+      if (mtb_cell_median(&g->cells[r][w], &v, NULL, NULL)) fprintf(f, " %.3f", v);
+      else fprintf(f, " -");
+    }
+    fprintf(f, "\n");
+  }
+  if (fclose(f)) return -1;
+  f = open_out(dir, "plot_mem.dat", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "rep bytes_per_entry\n");
+  for (size_t r = 0; r < g->nreps; r++) {
+    double b;
+    if (rep_bytes(g, r, &b)) fprintf(f, "%s %.2f\n", g->specs[r], b);
+    else fprintf(f, "%s -\n", g->specs[r]);
+  }
+  return fclose(f) ? -1 : 0;
+}
+
+static const char *find_script(const char *given, char *buf, size_t cap) {
+  if (given) return access(given, R_OK) == 0 ? given : NULL;
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      snprintf(buf, cap, "%s/plot.gp", exe);
+      if (access(buf, R_OK) == 0) return buf;
+    }
+  }
+#ifdef MTB_PLOT_SCRIPT
+  if (access(MTB_PLOT_SCRIPT, R_OK) == 0) return MTB_PLOT_SCRIPT;
+#endif
+  return NULL;
+}
+
+static int draw_plot(const mtb_grid *g, const char *dir, const char *script_flag) {
+  char sbuf[1100];
+  const char *script = find_script(script_flag, sbuf, sizeof sbuf);
+  if (!script) {
+    fprintf(stderr, "mtbench: no gnuplot script (plot.gp) found%s; %s/plot.svg not drawn\n",
+            script_flag ? " at --plot-script" : "", dir);
+    return -1;
+  }
+  char expr[4096];
+  snprintf(expr, sizeof expr,
+           "datafile='%s/plot.dat'; memfile='%s/plot_mem.dat'; outfile='%s/plot.svg'; "
+           "nreps=%zu; ttl='mtbench: ns/op per workload, N=%llu (lower is better)'",
+           dir, dir, dir, g->nreps, (unsigned long long)g->cfg.num);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execlp("gnuplot", "gnuplot", "-e", expr, script, (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+    fprintf(stderr, "mtbench: gnuplot not found (apt-get install gnuplot-nox): %s/plot.svg "
+                    "not drawn; %s/plot.dat and the script %s are there to draw it\n",
+            dir, dir, script);
+    return -1;
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+    fprintf(stderr, "mtbench: gnuplot failed; %s/plot.svg may be missing\n", dir);
+    return -1;
+  }
+  return 0;
+}
+
+int mtb_write_files(const mtb_grid *g, const char *dir, const char *plot_script) {
+  int rc = 0;
+  if (write_csv(g, dir)) rc = -1;
+  if (write_plot_data(g, dir)) rc = -1;
+  else if (draw_plot(g, dir, plot_script)) rc = -1;
+  return rc;
+}
+
+/* ---- merged JSON -------------------------------------------------------------- */
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  size_t cap = 65536, n = 0;
+  char *buf = malloc(cap);
+  size_t k;
+  while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += k;
+    if (cap - n - 1 == 0) {
+      char *b = realloc(buf, cap * 2);
+      if (!b) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = b;
+      cap *= 2;
+    }
+  }
+  fclose(f);
+  if (buf) buf[n] = 0;
+  return buf;
+}
+
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned char)*s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_t nparts) {
+  FILE *out = fopen(path, "w");
+  if (!out) {
+    fprintf(stderr, "mtbench: %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  bool head = false, first = true;
+  for (size_t i = 0; i < nparts; i++) {
+    char *text = slurp(parts[i]);
+    char *open = text ? strstr(text, "\"benchmarks\": [") : NULL;
+    char *close = text ? strrchr(text, ']') : NULL;
+    if (!open || !close || close < open) {
+      free(text);
+      continue;
+    }
+    open += strlen("\"benchmarks\": [");
+    if (!head) {
+      fwrite(text, 1, (size_t)(open - text), out);
+      head = true;
+    }
+    *close = 0;
+    char *body = open;
+    while (*body == '\n') body++;
+    size_t len = strlen(body);
+    while (len && (body[len - 1] == '\n' || body[len - 1] == ' ')) body[--len] = 0;
+    if (len) {
+      fprintf(out, "%s\n%s", first ? "" : ",", body);
+      first = false;
+    }
+    free(text);
+  }
+  if (!head) {
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", localtime(&now));
+    fprintf(out, "{\n  \"context\": {\n    \"date\": \"%s\",\n    \"executable\": \"mtbench\"\n"
+                 "  },\n  \"benchmarks\": [",
+            date);
+  }
+  /* cells whose child died could not report: add them as errored runs */
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      const char *e = g->cells[r][w].error;
+      if (!strstr(e, "crashed with signal") && !strstr(e, "child exited")) continue;
+      char name[400];
+      snprintf(name, sizeof name, "%s/%s", g->specs[r], g->wl_names[w]);
+      fprintf(out, "%s\n    {\n      \"name\": ", first ? "" : ",");
+      json_string(out, name);
+      fprintf(out, ",\n      \"run_name\": ");
+      json_string(out, name);
+      fprintf(out, ",\n      \"run_type\": \"iteration\",\n      \"repetitions\": 1,\n"
+                   "      \"repetition_index\": 0,\n      \"threads\": 1,\n"
+                   "      \"iterations\": 0,\n      \"real_time\": 0,\n      \"cpu_time\": 0,\n"
+                   "      \"time_unit\": \"ms\",\n      \"error_occurred\": true,\n"
+                   "      \"error_message\": ");
+      json_string(out, e);
+      fprintf(out, "\n    }");
+      first = false;
+    }
+  fprintf(out, "\n  ]\n}\n");
+  return fclose(out) ? -1 : 0;
+}
