@@ -78,6 +78,14 @@ typedef _Atomic uint32_t link; /* offset from the arena's base / 4; 0 = none */
 typedef struct group group;
 typedef _Atomic(group *) glink;
 
+/* An entry of the frozen index: the node, and the 4 key bytes after the
+ * group's prefix (big-endian, zero-padded) so that a binary search within a
+ * group compares most probes without touching the entry. */
+typedef struct slot {
+  uint32_t off;
+  uint32_t fence;
+} slot;
+
 static const mt_rep_param hs_params[] = {
     {"prefix_len", MT_PARAM_INT, 8, 0, 255, "key bytes hashed to pick a group (0: one group)"},
     {"buckets", MT_PARAM_INT, 16384, 1, 1 << 26, "hash buckets for the prefix groups"},
@@ -117,7 +125,7 @@ struct mt_rep {
   group *dhead; /* directory head: links only, never read as a group */
   _Atomic int dir_height;
   _Atomic long unchained; /* groups in the directory, not yet in a chain */
-  _Atomic(uint32_t *) index; /* frozen, heap: every entry's offset in order; NULL before */
+  _Atomic(slot *) index; /* frozen, heap: every entry in order; NULL before */
   size_t nindex;
 };
 
@@ -191,6 +199,15 @@ static inline size_t prefix_of(const struct mt_rep *r, mt_slice key) {
 static inline uint32_t bucket_of(const struct mt_rep *r, const void *p, size_t pn) {
   uint64_t h = XXH3_64bits(p, pn);
   return (uint32_t)(((h >> 32) * r->nbuckets) >> 32); /* multiply-shift: any bucket count */
+}
+
+/* Key bytes [plen, plen + 4) as a big-endian number, zero-padded: fence(a) <
+ * fence(b) implies a < b bytewise for keys sharing their first plen bytes. */
+static inline uint32_t fence_of(mt_slice key, size_t plen) {
+  const uint8_t *k = key.data;
+  uint32_t f = 0;
+  for (size_t i = plen; i < plen + 4; i++) f = f << 8 | (i < key.len ? k[i] : 0);
+  return f;
 }
 
 static inline void prefetch(const void *p) {
@@ -563,7 +580,7 @@ static void hs_destroy(mt_rep *r) { /* the rest is in the arena */
 
 static size_t hs_memory_outside_arena(const mt_rep *r) {
   bool frozen = atomic_load_explicit(&((struct mt_rep *)r)->index, memory_order_acquire) != NULL;
-  return sizeof(link) * r->nbuckets + (frozen ? sizeof(uint32_t) * r->nindex : 0);
+  return sizeof(link) * r->nbuckets + (frozen ? sizeof(slot) * r->nindex : 0);
 }
 
 static bool same_key(const struct mt_rep *r, const node *n, mt_slice key) {
@@ -572,10 +589,34 @@ static bool same_key(const struct mt_rep *r, const node *n, mt_slice key) {
                          : k.len == key.len && memcmp(k.data, key.data, k.len) == 0;
 }
 
+/* Frozen: the first position of group g's run whose entry is > (key, seq)
+ * (after = true) or >= (key, seq).  REQUIRES: key has g's prefix. */
+static size_t index_bound(const struct mt_rep *r, const slot *index, const group *g, mt_slice key,
+                          uint64_t seq, bool after) {
+  size_t lo = g->first, hi = lo + atomic_load_explicit(&((group *)g)->count, memory_order_relaxed);
+  uint32_t t = fence_of(key, g->plen);
+  bool fences = !r->cmp->compare; /* they order keys under bytewise order only */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    uint32_t f = index[mid].fence;
+    int c = fences && f != t ? (f < t ? -1 : 1) : cmp_node(r, at(r, index[mid].off), key, seq);
+    if (c < 0 || (after && c == 0)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 static const uint8_t *hs_get(mt_rep *r, mt_slice key, uint64_t snapshot) {
   group *g = group_lookup(r, key.data, prefix_of(r, key));
   if (!g) return NULL;
-  node *n = group_find_ge(r, g, key, snapshot, 0, NULL, NULL);
+  node *n;
+  slot *index = atomic_load_explicit(&r->index, memory_order_acquire);
+  if (index) { /* frozen: a binary search of the group's run, mostly on fences */
+    size_t i = index_bound(r, index, g, key, snapshot, false);
+    n = i < g->first + atomic_load_explicit(&g->count, memory_order_relaxed) ? at(r, index[i].off) : NULL;
+  } else {
+    n = group_find_ge(r, g, key, snapshot, 0, NULL, NULL);
+  }
   return n && same_key(r, n, key) ? n : NULL;
 }
 
@@ -588,18 +629,18 @@ static int hs_freeze(mt_rep *r) {
     total += atomic_load_explicit(&g->count, memory_order_relaxed);
   }
   if (total == 0) return MT_OK; /* nothing to index: iterators stay on the lists */
-  uint32_t *index = mt_malloc(sizeof *index * total);
+  slot *index = mt_malloc(sizeof *index * total);
   if (!index) return MT_ENOMEM;
   struct lane {
     node *n;
-    size_t pos, end;
+    size_t pos, end, plen;
   } lane[LANES];
   int nl = 0;
   group *feed = dnext(r->dhead, 0);
   for (;;) {
     for (; nl < LANES && feed; feed = dnext(feed, 0)) {
       node *n = lnext(r, feed, NULL, 0);
-      if (n) lane[nl++] = (struct lane){n, feed->first, feed->first + atomic_load(&feed->count)};
+      if (n) lane[nl++] = (struct lane){n, feed->first, feed->first + atomic_load(&feed->count), feed->plen};
     }
     if (nl == 0) break;
     for (int i = 0; i < nl;) {
@@ -608,7 +649,7 @@ static int hs_freeze(mt_rep *r) {
         mt_free(index);
         return mt_set_error(MT_ECORRUPT, "hash_skiplist: a group holds more entries than it counted");
       }
-      index[l->pos++] = off_of(r, l->n);
+      index[l->pos++] = (slot){off_of(r, l->n), fence_of(mt_entry_key(l->n), l->plen)};
       l->n = next_acq(r, l->n, 0);
       if (l->n) {
         prefetch(l->n);
@@ -630,7 +671,7 @@ static int hs_freeze(mt_rep *r) {
 static int hs_check(const mt_rep *r) {
   group *prevg = NULL;
   size_t total = 0;
-  uint32_t *index = atomic_load(&((struct mt_rep *)r)->index);
+  slot *index = atomic_load(&((struct mt_rep *)r)->index);
   for (int level = 0; level < DIR_LEVELS; level++) {
     group *below = r->dhead;
     prevg = NULL;
@@ -670,7 +711,8 @@ static int hs_check(const mt_rep *r) {
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: a key outside its group's prefix");
           if (last && mt_entry_compare(r->cmp, last, n) >= 0)
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: groups overlap in key order");
-          if (index && (total + n0 >= r->nindex || index[total + n0] != off_of(r, n)))
+          if (index && (total + n0 >= r->nindex || index[total + n0].off != off_of(r, n) ||
+                        index[total + n0].fence != fence_of(k, g->plen)))
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: the frozen index differs from the lists");
           last = n;
           n0++;
@@ -697,7 +739,7 @@ static int hs_check(const mt_rep *r) {
 
 struct mt_rep_iter {
   const struct mt_rep *r;
-  uint32_t *index; /* non-NULL: index mode */
+  slot *index; /* non-NULL: index mode */
   size_t pos;   /* index mode: >= nindex is invalid */
   group *g;     /* list mode: the group of cur */
   node *cur;    /* list mode: NULL is invalid */
@@ -757,18 +799,6 @@ static void it_last(mt_rep_iter *it) {
   else settle_backward(it, dir_last(it->r));
 }
 
-/* Index mode: the first position in [lo, hi) whose entry is > (key, seq)
- * (after = true) or >= (key, seq). */
-static size_t index_bound(const mt_rep_iter *it, size_t lo, size_t hi, mt_slice key, uint64_t seq,
-                          bool after) {
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = cmp_node(it->r, at(it->r, it->index[mid]), key, seq);
-    if (c < 0 || (after && c == 0)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   const struct mt_rep *r = it->r;
@@ -777,8 +807,7 @@ static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   if (use_index(it)) {
     if (!g) it->pos = r->nindex;
     else if (!exact) it->pos = g->first;
-    else it->pos = index_bound(it, g->first, g->first + atomic_load_explicit(&g->count, memory_order_relaxed),
-                               key, seq, false);
+    else it->pos = index_bound(r, it->index, g, key, seq, false);
     return;
   }
   if (!g) it->cur = NULL;
@@ -794,8 +823,7 @@ static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   if (use_index(it)) {
     size_t end; /* entries before position `end` are <= (key, seq) */
     if (exact) {
-      end = index_bound(it, g->first, g->first + atomic_load_explicit(&g->count, memory_order_relaxed),
-                        key, seq, true);
+      end = index_bound(r, it->index, g, key, seq, true);
     } else {
       group *b = dir_find_lt(r, p, pn);
       end = b == r->dhead ? 0 : b->first + atomic_load_explicit(&b->count, memory_order_relaxed);
@@ -819,7 +847,7 @@ static void it_next(mt_rep_iter *it) {
   if (it->index) {
     size_t ahead = ++it->pos + AHEAD;
     if (ahead < it->r->nindex) {
-      const uint8_t *e = at(it->r, it->index[ahead]);
+      const uint8_t *e = at(it->r, it->index[ahead].off);
       __builtin_prefetch(e);
       __builtin_prefetch(e + 64);
     }
@@ -839,7 +867,7 @@ static void it_prev(mt_rep_iter *it) {
 }
 
 static const uint8_t *it_entry(const mt_rep_iter *it) {
-  if (it->index) return it->pos < it->r->nindex ? at(it->r, it->index[it->pos]) : NULL;
+  if (it->index) return it->pos < it->r->nindex ? at(it->r, it->index[it->pos].off) : NULL;
   return it->cur;
 }
 
