@@ -73,14 +73,17 @@ static void spy_destroy(mt_rep *r) {
   support_array_destroy(r);
 }
 static void busy(void) {
-  for (volatile int i = 0; i < 200; i++) {
+  for (volatile int i = 0; i < 300; i++) {
   }
 }
 static int spy_insert(mt_rep *r, const mt_new_entry *e) {
   atomic_fetch_add(&spy.insert, 1);
   if (atomic_load(&spy.frozen)) atomic_fetch_add(&spy.insert_after_freeze, 1);
   if (atomic_exchange(&spy.in_insert, 1)) atomic_fetch_add(&spy.overlaps, 1);
-  busy(); /* widen the window an overlap would fall into */
+  /* widen the window an overlap would fall into; the yield lets another
+   * thread run inside it even on a single busy core */
+  busy();
+  if (atomic_load(&spy.insert) % 8 == 0) sched_yield();
   int rc = support_array_insert(r, e);
   atomic_store(&spy.in_insert, 0);
   return rc;
@@ -353,15 +356,17 @@ static void failing_freeze_hook_stays_active(void **state) {
 
 typedef struct adder {
   mt_memtable *m;
-  int id, n;
+  int id, n;        /* n adds; n < 0: add until 20 MT_EFROZEN were seen */
   long ok, frozen, other;
+  _Atomic int *start;
 } adder;
 
 static void *add_loop(void *p) {
   adder *a = p;
   char kb[32];
-  for (int i = 0; i < a->n; i++) {
-    int n = snprintf(kb, sizeof kb, "t%d-%06d", a->id, i);
+  while (!atomic_load(a->start)) sched_yield(); /* all threads start together */
+  for (int i = 0; a->n < 0 ? a->frozen < 20 && i < 5000000 : i < a->n; i++) {
+    int n = snprintf(kb, sizeof kb, "t%d-%07d", a->id, i);
     int rc = mt_memtable_add(a->m, 1, MT_PUT, SL(kb, (size_t)n), S("v"));
     if (rc == MT_OK) a->ok++;
     else if (rc == MT_EFROZEN) a->frozen++;
@@ -370,14 +375,18 @@ static void *add_loop(void *p) {
   return NULL;
 }
 
-static void run_adders(mt_memtable *m, adder *a, int n_each, bool freeze_midway) {
+/* 4 threads add; with freeze_after > 0 the main thread freezes once that
+ * many adds are in, and the threads add until they have seen the freeze. */
+static void run_adders(mt_memtable *m, adder *a, int n_each, long freeze_after) {
   pthread_t th[4];
+  _Atomic int start = 0;
   for (int i = 0; i < 4; i++) {
-    a[i] = (adder){m, i, n_each, 0, 0, 0};
+    a[i] = (adder){m, i, freeze_after ? -1 : n_each, 0, 0, 0, &start};
     assert_int_equal(pthread_create(&th[i], NULL, add_loop, &a[i]), 0);
   }
-  if (freeze_midway) {
-    while (mt_memtable_count(m) < (uint64_t)n_each) sched_yield();
+  atomic_store(&start, 1);
+  if (freeze_after) {
+    while (mt_memtable_count(m) < (uint64_t)freeze_after) sched_yield();
     assert_int_equal(mt_memtable_freeze(m), MT_OK);
   }
   for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
@@ -387,7 +396,7 @@ static void inserts_serialised_without_cap(void **state) {
   spy_reset();
   mt_memtable *m = open_spy("spy");
   adder a[4];
-  run_adders(m, a, 2000, false);
+  run_adders(m, a, 2000, 0);
   for (int i = 0; i < 4; i++) {
     assert_int_equal(a[i].ok, 2000);
     assert_int_equal(a[i].other, 0);
@@ -406,7 +415,7 @@ static void no_insert_after_freeze_under_race(void **state) {
     spy_reset();
     mt_memtable *m = open_spy(specs[s]);
     adder a[4];
-    run_adders(m, a, 5000, true);
+    run_adders(m, a, 0, 5000);
     long ok = 0, frozen = 0;
     for (int i = 0; i < 4; i++) {
       ok += a[i].ok, frozen += a[i].frozen;
@@ -416,7 +425,7 @@ static void no_insert_after_freeze_under_race(void **state) {
     assert_int_equal(spy.freeze, 1);
     assert_true(frozen > 0);
     assert_int_equal(mt_memtable_count(m), (uint64_t)ok);
-    assert_int_equal(ok + frozen, 4 * 5000);
+    assert_true(ok >= 5000);
     assert_int_equal(spy.overlaps, 0);
     assert_int_equal(s ? spy.insert_conc : spy.insert, ok);
     assert_int_equal(mt_memtable_check(m), MT_OK);
