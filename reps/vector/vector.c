@@ -529,7 +529,14 @@ static void narrow(const struct mt_rep *r, const runv *v, mt_slice key, uint64_t
 static uint64_t run_lb(const struct mt_rep *r, const runv *v, mt_slice key, uint64_t seq, bool strict,
                        bool *torn) {
   uint64_t lo = 0, hi = v->n;
-  if (r->bytewise && v->n >= FENCE_MIN) narrow(r, v, key, &lo, &hi);
+  if (r->bytewise && v->n >= FENCE_MIN) {
+    narrow(r, v, key, &lo, &hi);
+    if (hi - lo <= 2 * FENCE_EVERY) /* fetch the candidates' keys at once, not probe by probe */
+      for (uint64_t i = lo; i < hi; i++) {
+        uint32_t h = slot_get(r, v->start + i);
+        if (real(h)) __builtin_prefetch(ent(r, h)), __builtin_prefetch(ent(r, h) + 24);
+      }
+  }
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     uint32_t h = slot_get(r, v->start + mid);
