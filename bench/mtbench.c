@@ -13,6 +13,9 @@
  * A rep that crashes (signal, abort) costs only the workload it was in: the
  * parent records the crash as that cell's error and starts a new child for
  * the rep's remaining workloads.  --no-fork runs everything in-process.
+ * --repetitions=R runs R rounds, each over every rep in turn, so that a
+ * noisy stretch of time on a shared machine hurts all reps alike; the
+ * table shows each cell's median.
  *
  * Thread safety: the parent is single-threaded; a child runs one benchmark
  * at a time on its main thread (workloads start their own threads).
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,7 +66,7 @@ static void usage(FILE *f) {
           "  --key-size=B            key bytes, >= 16 (default 16)\n"
           "  --dist=uniform|zipf|seq key choice of reads, seeks and mixes (default uniform)\n"
           "  --theta=X               zipf skew (default 0.99)\n"
-          "  --repetitions=R         runs of each benchmark; the table shows medians\n"
+          "  --repetitions=R         rounds over all reps (default 3); the table shows medians\n"
           "  --out=DIR               write DIR/results.json, results.csv, plot.svg\n"
           "  --fit --mix=read:70,write:25,scan:5   rank every rep on this mix\n"
           "  --trace=FILE            replay an operation log on every rep\n"
@@ -279,7 +283,6 @@ typedef struct parent_state {
   size_t rep;
   int current;   /* workload index in flight, -1 none */
   bool *pending; /* per workload: runs still expected */
-  int reps_want;
   size_t *done, total;
 } parent_state;
 
@@ -344,7 +347,7 @@ static void take_line(parent_state *p, char *line) {
     r->ns_per_op = r->ops ? r->seconds * 1e9 / (double)r->ops : 0;
     r->ops_per_s = r->seconds > 0 ? (double)r->ops / r->seconds : 0;
   }
-  if (c->nruns >= p->reps_want) p->pending[w] = false;
+  p->pending[w] = false;
 }
 
 static void emit(child_state *cs, const char *line) {
@@ -379,7 +382,7 @@ static long run_benchmarks(const mtb_grid *g, size_t rep, const bool *pending,
   mtb_hooks hooks = {hook_begin, hook_done, cs};
   mtb_register(&spec, 1, wls, n, &g->cfg, &hooks);
   char *args[MAX_GB_ARGS + 8];
-  char out_arg[600], rep_arg[64];
+  char out_arg[600];
   int na = 0;
   args[na++] = "mtbench";
   if (json_part) {
@@ -387,8 +390,6 @@ static long run_benchmarks(const mtb_grid *g, size_t rep, const bool *pending,
     args[na++] = out_arg;
     args[na++] = "--benchmark_out_format=json";
   }
-  snprintf(rep_arg, sizeof rep_arg, "--benchmark_repetitions=%d", o->repetitions);
-  args[na++] = rep_arg;
   for (int i = 0; i < o->ngb; i++) args[na++] = o->gb_args[i];
   args[na] = NULL;
   return mtb_run(na, args, true);
@@ -401,17 +402,21 @@ static void describe_status(int st, char *buf, size_t cap) {
     snprintf(buf, cap, "child exited with status %d", WEXITSTATUS(st));
 }
 
-static void run_rep(mtb_grid *g, size_t rep, const options *o, const char *tmpdir,
+/* One round of one rep: every workload without an error so far, once (or
+ * as often as --benchmark_repetitions says), in as many children as crashes
+ * make necessary. */
+static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const char *tmpdir,
                     char parts[][512], size_t *nparts, size_t *done, size_t total) {
   bool pending[MTB_MAX_WLS];
-  for (size_t i = 0; i < g->nwls; i++) pending[i] = true;
-  parent_state ps = {g, rep, -1, pending, o->repetitions, done, total};
+  for (size_t i = 0; i < g->nwls; i++) pending[i] = !g->cells[rep][i].error[0];
+  parent_state ps = {g, rep, -1, pending, done, total};
   for (int attempt = 0;; attempt++) {
     bool any = false;
     for (size_t i = 0; i < g->nwls; i++) any |= pending[i];
     if (!any) return;
     char part[512] = "";
-    if (tmpdir) snprintf(part, sizeof part, "%s/part_%zu_%d.json", tmpdir, rep, attempt);
+    if (tmpdir)
+      snprintf(part, sizeof part, "%s/part_%d_%zu_%d.json", tmpdir, round, rep, attempt);
     if (o->no_fork) {
       g_parent = &ps;
       run_benchmarks(g, rep, pending, o, tmpdir ? part : NULL, NULL);
@@ -494,15 +499,17 @@ static int make_dir(const char *dir) {
   return 0;
 }
 
-static void remove_parts(const char *tmpdir, char parts[][512], size_t nparts) {
-  for (size_t i = 0; i < nparts; i++) unlink(parts[i]);
+static void remove_parts(const char *tmpdir) {
   if (!tmpdir) return;
-  for (size_t r = 0; r < MTB_MAX_REPS; r++)
-    for (int a = 0; a < MTB_MAX_WLS + 1; a++) {
+  DIR *d = opendir(tmpdir);
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.') {
       char p[600];
-      snprintf(p, sizeof p, "%s/part_%zu_%d.json", tmpdir, r, a);
+      snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
       unlink(p);
     }
+  if (d) closedir(d);
   rmdir(tmpdir);
 }
 
@@ -542,7 +549,7 @@ static int setup_grid(mtb_grid *g, const options *o) {
 
 int main(int argc, char **argv) {
   options o = {0};
-  o.repetitions = 1;
+  o.repetitions = 3;
   mtb_grid *g = calloc(1, sizeof *g);
   if (!g) return 1;
   mtw_config_default(&g->cfg);
@@ -587,9 +594,13 @@ int main(int argc, char **argv) {
   if (o.out && make_dir(o.out)) return 1;
   char tmpl[] = "/tmp/mtbench.XXXXXX";
   const char *tmpdir = (o.out || o.json_out) ? mkdtemp(tmpl) : NULL;
-  static char parts[MTB_MAX_REPS * (MTB_MAX_WLS + 1)][512];
+  char(*parts)[512] = calloc((size_t)o.repetitions * g->nreps * (g->nwls + 1), 512);
+  if (!parts) return 1;
   size_t nparts = 0, done = 0, total = g->nreps * g->nwls * (size_t)o.repetitions;
-  for (size_t r = 0; r < g->nreps; r++) run_rep(g, r, &o, tmpdir, parts, &nparts, &done, total);
+  /* Rounds interleave the reps, so a noisy minute hurts every rep alike. */
+  for (int round = 0; round < o.repetitions; round++)
+    for (size_t r = 0; r < g->nreps; r++)
+      run_rep(g, r, round, &o, tmpdir, parts, &nparts, &done, total);
   if (isatty(2)) fprintf(stderr, "\r\033[K");
 
   mtb_print_table(g);
@@ -603,7 +614,8 @@ int main(int argc, char **argv) {
     printf("files: %s/results.json, %s/results.csv, %s/plot.svg\n", o.out, o.out, o.out);
   }
   if (o.json_out && mtb_merge_json(g, o.json_out, parts, nparts)) rc = 1;
-  remove_parts(tmpdir, parts, nparts);
+  remove_parts(tmpdir);
+  free(parts);
   bool any = false;
   for (size_t r = 0; r < g->nreps; r++)
     for (size_t w = 0; w < g->nwls; w++) any |= g->cells[r][w].nruns > 0;

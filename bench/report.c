@@ -121,7 +121,8 @@ static void print_counters(const mtb_grid *g) {
       printf("  %s/%s:", g->specs[r], g->wl_names[w]);
       for (int i = 0; i < f->ncounters; i++) {
         char v[32];
-        fmt_rate(v, sizeof v, f->cvalue[i]);
+        if (f->cvalue[i] < 1000) snprintf(v, sizeof v, "%.3g", f->cvalue[i]);
+        else fmt_rate(v, sizeof v, f->cvalue[i]);
         printf(" %s=%s", f->cname[i], v);
       }
       printf("\n");
@@ -205,8 +206,14 @@ static void print_ranking(const mtb_grid *g) {
   ranked k[MTB_MAX_REPS];
   size_t n = rank_single(g, k), rw = rep_width(g);
   char what[160];
-  printf("\n%s on %s, N=%llu ops:\n", g->mode == MODE_TRACE ? "replay" : "fit",
-         what_single(g, what, sizeof what), (unsigned long long)g->cells[0][0].runs[0].want);
+  uint64_t nops = g->cfg.num;
+  for (size_t r = 0; r < g->nreps && g->mode == MODE_TRACE; r++)
+    if (g->cells[r][0].nruns) {
+      nops = g->cells[r][0].runs[0].want;
+      break;
+    }
+  printf("\n%s on %s, %llu ops:\n", g->mode == MODE_TRACE ? "replay" : "fit",
+         what_single(g, what, sizeof what), (unsigned long long)nops);
   printf("%-4s  %-*s  %10s  %9s  %9s\n", "rank", (int)rw, "rep", "ops/s", "ns/op", "B/entry");
   for (size_t i = 0; i < n; i++) {
     char ops[32], ns[32];
@@ -251,14 +258,15 @@ static void verdict_single(const mtb_grid *g) {
   size_t order[MTB_MAX_REPS];
   for (size_t i = 0; i < n; i++) order[i] = k[i].rep;
   size_t j = compare_with(g, order, n);
-  printf("verdict: %s fits %s best: %s: %.2fx the ops/s of %s on this %s", g->specs[k[0].rep],
-         what, g->specs[k[0].rep], k[0].ops_s / k[j].ops_s, g->specs[k[j].rep],
-         g->mode == MODE_TRACE ? "trace" : "mix");
+  const char *win = g->specs[k[0].rep], *kind = g->mode == MODE_TRACE ? "trace" : "mix";
+  printf("verdict: %s fits %s best of %zu reps -- %s: %.2fx the ops/s of %s on this %s", win,
+         what, n, win, k[0].ops_s / k[j].ops_s, g->specs[k[j].rep], kind);
   if (k[0].has_bytes && k[j].has_bytes)
     printf(", %.2fx its memory (%.1f vs %.1f B/entry)", k[0].bytes / k[j].bytes, k[0].bytes,
            k[j].bytes);
-  if (j != 1) printf("; runner-up %s at %.2fx the winner's ops/s", g->specs[k[1].rep],
-                     k[1].ops_s / k[0].ops_s);
+  if (j != 1)
+    printf("; runner-up %s at %.2fx %s's ops/s", g->specs[k[1].rep], k[1].ops_s / k[0].ops_s,
+           win);
   printf("\n");
 }
 
@@ -275,10 +283,19 @@ static void verdict_table(const mtb_grid *g) {
     printf("verdict: no rep completed every workload; see the errors above\n");
     return;
   }
-  double score[MTB_MAX_REPS], best[MTB_MAX_WLS];
+  double score[MTB_MAX_REPS], best[MTB_MAX_WLS], best_all[MTB_MAX_WLS];
+  size_t best_rep[MTB_MAX_WLS];
   int wins[MTB_MAX_REPS] = {0};
   for (size_t w = 0; w < g->nwls; w++) {
-    best[w] = INFINITY;
+    best[w] = best_all[w] = INFINITY;
+    best_rep[w] = 0;
+    for (size_t r = 0; r < g->nreps; r++) {
+      double v;
+      if (mtb_cell_median(&g->cells[r][w], &v, NULL, NULL) && v < best_all[w]) {
+        best_all[w] = v;
+        best_rep[w] = r;
+      }
+    }
     for (size_t i = 0; i < nc; i++) {
       double v;
       mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
@@ -290,7 +307,7 @@ static void verdict_table(const mtb_grid *g) {
     for (size_t w = 0; w < g->nwls; w++) {
       mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
       s += log(v / best[w]);
-      wins[i] += v == best[w];
+      wins[i] += v == best_all[w]; /* the table's '*' */
     }
     score[i] = exp(s / (double)g->nwls);
   }
@@ -326,14 +343,9 @@ static void verdict_table(const mtb_grid *g) {
   for (size_t w = 0; w < g->nwls; w++) {
     double v0;
     mtb_cell_median(&g->cells[cand[0]][w], &v0, NULL, NULL);
-    if (v0 == best[w]) continue;
-    for (size_t i = 1; i < nc; i++) {
-      double v;
-      mtb_cell_median(&g->cells[cand[i]][w], &v, NULL, NULL);
-      if (v == best[w])
-        printf("  but %s: %s is %.2fx faster than %s\n", g->wl_names[w], g->specs[cand[i]],
-               v0 / v, win);
-    }
+    if (best_rep[w] != cand[0])
+      printf("  but %s: %s is %.2fx faster than %s\n", g->wl_names[w], g->specs[best_rep[w]],
+             v0 / best_all[w], win);
   }
   if (incomplete) printf("  (%zu rep%s with errors not ranked)\n", incomplete, incomplete > 1 ? "s" : "");
 }
