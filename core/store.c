@@ -1049,8 +1049,8 @@ int mt_store_flush(mt_store *s) {
     return mt_set_error(MT_ENOTSUP, "mt_store_flush: a store with a directory needs options.sink to flush "
                                     "(the default sorted-run sink is not built yet)");
   pthread_mutex_lock(&s->flush_mu);
-  int rc = MT_OK;
-  if (!s->imm) {
+  int rc = s->imm ? flush_imm(s) : MT_OK; /* left by a failed flush */
+  if (!rc) {
     waiter w;
     rc = exclusive_begin(s, &w);
     if (!rc && mt_memtable_count(s->active)) rc = switch_memtable(s);
