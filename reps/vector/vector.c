@@ -172,11 +172,11 @@ static inline void slot_set(struct mt_rep *r, uint64_t i, uint32_t h) {
 }
 static inline uint64_t fence_get(const struct mt_rep *r, uint64_t i) {
   return atomic_load_explicit(&chunk_of(r, i)->fence[(i & (CHUNK_SLOTS - 1)) >> FENCE_SHIFT],
-                              memory_order_relaxed);
+                              memory_order_acquire);
 }
 static inline void fence_set(struct mt_rep *r, uint64_t i, uint64_t w) {
   atomic_store_explicit(&chunk_of(r, i)->fence[(i & (CHUNK_SLOTS - 1)) >> FENCE_SHIFT], w,
-                        memory_order_relaxed);
+                        memory_order_release);
 }
 
 static void *heap_alloc(struct mt_rep *r, size_t bytes, bool zero) {
@@ -405,9 +405,11 @@ static int sort_batch(struct mt_rep *r, sorted *s) {
 
 static runv run_load(const struct mt_rep *r, uint32_t j) {
   struct mt_rep *m = (struct mt_rep *)r;
-  uint64_t meta = atomic_load_explicit(&m->run_meta[j], memory_order_relaxed);
-  runv v = {atomic_load_explicit(&m->run_start[j], memory_order_relaxed),
-            atomic_load_explicit(&m->run_n[j], memory_order_relaxed), (uint32_t)(meta >> 32),
+  /* acquire: meta names an entry, whose bytes the merger's release store
+   * of meta makes visible */
+  uint64_t meta = atomic_load_explicit(&m->run_meta[j], memory_order_acquire);
+  runv v = {atomic_load_explicit(&m->run_start[j], memory_order_acquire),
+            atomic_load_explicit(&m->run_n[j], memory_order_acquire), (uint32_t)(meta >> 32),
             (uint32_t)meta};
   return v;
 }
@@ -457,21 +459,22 @@ static int merge_locked(struct mt_rep *r, bool full) {
 
   /* write back inside the seqlock */
   uint64_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
+  /* every store below is release and every reader load of these is acquire:
+   * a reader that reads any of them also sees gen odd (or newer) after */
   atomic_store_explicit(&r->gen, g + 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release);
   for (uint64_t i = 0; i < acc; i++) {
     slot_set(r, start + i, s.h[i]);
     if (r->bytewise && ((start + i) & (FENCE_EVERY - 1)) == 0) fence_set(r, start + i, s.p[i].w);
   }
   for (uint64_t i = start + acc; i < end; i++) slot_set(r, i, H_HOLE);
   if (acc) {
-    atomic_store_explicit(&r->run_start[j], start, memory_order_relaxed);
-    atomic_store_explicit(&r->run_n[j], acc, memory_order_relaxed);
-    atomic_store_explicit(&r->run_meta[j], (uint64_t)s.L << 32 | s.h[0], memory_order_relaxed);
+    atomic_store_explicit(&r->run_start[j], start, memory_order_release);
+    atomic_store_explicit(&r->run_n[j], acc, memory_order_release);
+    atomic_store_explicit(&r->run_meta[j], (uint64_t)s.L << 32 | s.h[0], memory_order_release);
     j++;
   }
-  atomic_store_explicit(&r->nruns, j, memory_order_relaxed);
-  atomic_store_explicit(&r->covered, end, memory_order_relaxed);
+  atomic_store_explicit(&r->nruns, j, memory_order_release);
+  atomic_store_explicit(&r->covered, end, memory_order_release);
   atomic_store_explicit(&r->gen, g + 2, memory_order_release);
 
   if (acc) {
@@ -587,19 +590,21 @@ static const uint8_t *find(struct mt_rep *r, mt_slice key, uint64_t snap, bool e
       continue;
     }
     if (atomic_load_explicit(&r->frozen, memory_order_acquire)) return find(r, key, snap, exact);
-    uint64_t covered = atomic_load_explicit(&r->covered, memory_order_relaxed);
+    uint64_t covered = atomic_load_explicit(&r->covered, memory_order_acquire);
     uint64_t c = atomic_load_explicit(&r->claimed, memory_order_acquire);
     if (c - covered > TAIL_MAX && !merged) {
       merged = true;
       merge(r, false); /* MT_ENOMEM: search the long tail as it is */
       continue;
     }
-    uint32_t nr = atomic_load_explicit(&r->nruns, memory_order_relaxed);
+    uint32_t nr = atomic_load_explicit(&r->nruns, memory_order_acquire);
     bool torn = nr > MAX_RUNS;
     const uint8_t *best = NULL;
     uint64_t best_seq = 0;
     for (uint32_t j = 0; j < nr && !torn; j++) {
       runv v = run_load(r, j);
+      torn = v.start + v.n > c; /* a bound from another merge: slots past claimed may lack a chunk */
+      if (torn) break;
       const uint8_t *e = run_find(r, &v, key, snap, &torn);
       if (e && (!best || mt_entry_seq(e) > best_seq)) best = e, best_seq = mt_entry_seq(e);
     }

@@ -77,7 +77,7 @@ static bool resync(mt_rep_iter *it) {
       sched_yield();
       continue;
     }
-    uint64_t covered = atomic_load_explicit(&r->covered, memory_order_relaxed);
+    uint64_t covered = atomic_load_explicit(&r->covered, memory_order_acquire);
     uint64_t c = atomic_load_explicit(&r->claimed, memory_order_acquire);
     if (c - covered > TAIL_MAX && !merged) {
       merged = true;
@@ -92,15 +92,20 @@ static bool resync(mt_rep_iter *it) {
       it->tail = t;
       it->tail_cap = cap;
     }
-    uint32_t nr = atomic_load_explicit(&r->nruns, memory_order_relaxed);
+    uint32_t nr = atomic_load_explicit(&r->nruns, memory_order_acquire);
     if (nr > MAX_RUNS) continue;
-    for (uint32_t j = 0; j < nr; j++) it->run[j] = run_load(r, j);
+    bool torn = false;
+    for (uint32_t j = 0; j < nr; j++) {
+      it->run[j] = run_load(r, j);
+      torn |= it->run[j].start + it->run[j].n > c; /* mixed bounds of two merges */
+    }
+    if (torn) continue;
     size_t n = 0;
     for (uint64_t i = covered; i < c; i++) {
       uint32_t h = slot_get(r, i);
       if (real(h)) it->tail[n++] = h;
     }
-    if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g) continue;
+    if (atomic_load_explicit(&r->gen, memory_order_relaxed) != g) continue; /* loads above: acquire */
     vs_msort(it->tail, it->tail + it->tail_cap, n, cmp_handles, r);
     it->gen = g;
     it->upto = c;
@@ -183,7 +188,8 @@ static void it_run(mt_rep_iter *it, int op, mt_slice key, uint64_t seq) {
       }
     }
     if (!it->torn) do_op(it, op, key, seq);
-    if (it->frozen || (!it->torn && atomic_load_explicit(&r->gen, memory_order_relaxed) == it->gen)) return;
+    if (it->frozen) return;
+    if (!it->torn && atomic_load_explicit(&r->gen, memory_order_relaxed) == it->gen) return;
     it->synced = false;
   }
 }
