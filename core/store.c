@@ -9,6 +9,12 @@
  * the WAL with one write(2) (and one fdatasync under MT_SYNC_ALWAYS),
  * applies them to the active memtable in order, publishes the group's last
  * seq, then retakes `mu`, marks them done and wakes the next head.
+ * Under MT_SYNC_ALWAYS a leader whose last group had n > 1 writers waits
+ * (at most a quarter of the recent fdatasync time, capped at GATHER_MAX_NS)
+ * until n writers are queued: writers that were just acknowledged come
+ * back within microseconds, and one fdatasync then covers all of them
+ * instead of each paying for its own (PostgreSQL's commit_delay, made
+ * adaptive: a lone writer never waits).
  *
  * Thread safety:
  *  - mu guards the queue, next_seq and the failed state.  The WAL writer,
@@ -44,15 +50,18 @@
 #include "internal.h"
 #include "wal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum {
   GROUP_BYTES = 1 << 20, /* a leader commits at most this much besides its own */
+  GATHER_MAX_NS = 500000, /* longest wait of a sync leader for its group */
   PATH_CAP = 4096,
   REWRITE_CHUNK = 1 << 16, /* bytes per ENTRIES record when rewriting */
 };
@@ -97,6 +106,11 @@ struct mt_store {
   _Atomic uint64_t segment; /* number of the segment written now (stats) */
   _Atomic uint64_t wal_bytes, wal_syncs, groups, writes, flushes;
   uint64_t recovered, dropped;
+
+  pthread_condattr_t cv_attr; /* CLOCK_MONOTONIC for the gathering wait */
+  waiter *gathering;          /* a leader waiting for its group (under mu) */
+  unsigned last_group;        /* writers in the last group (under mu) */
+  uint64_t sync_ns;           /* moving average of one fdatasync (under mu) */
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -116,6 +130,12 @@ static void seg_path(const mt_store *s, char *buf, uint64_t number, const char *
 
 static uint64_t load_visible(mt_store *s) {
   return atomic_load_explicit(&s->visible_seq, memory_order_acquire);
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Keeps the message of rc while cleanup code runs. */
@@ -457,6 +477,7 @@ static void store_free(mt_store *s) {
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->view_mu);
   pthread_mutex_destroy(&s->flush_mu);
+  pthread_condattr_destroy(&s->cv_attr);
   mt_free(s->dir);
   mt_free(s->rep);
   mt_free(s);
@@ -475,6 +496,8 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->view_mu, NULL);
   pthread_mutex_init(&s->flush_mu, NULL);
+  pthread_condattr_init(&s->cv_attr);
+  pthread_condattr_setclock(&s->cv_attr, CLOCK_MONOTONIC);
   s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
   s->dir = dir ? mt_strdup(dir) : NULL;
   if (!s->rep || (dir && !s->dir)) {
@@ -541,6 +564,7 @@ static int enqueue(mt_store *s, waiter *w) { /* REQUIRES: mu */
   if (s->tail) s->tail->next = w;
   else s->head = w;
   s->tail = w;
+  if (s->gathering) pthread_cond_signal(&s->gathering->cv);
   while (!w->done && s->head != w) pthread_cond_wait(&w->cv, &s->mu);
   return MT_OK;
 }
@@ -574,14 +598,38 @@ static int log_group(mt_store *s, waiter *w, waiter *last) {
   if (rc) return rc;
   atomic_fetch_add_explicit(&s->wal_bytes, mt_wal_writer_offset(s->wal) - before, memory_order_relaxed);
   if (s->sync == MT_SYNC_ALWAYS) {
+    uint64_t t0 = mono_ns();
     rc = mt_wal_writer_sync(s->wal);
+    uint64_t took = mono_ns() - t0;
     atomic_fetch_add_explicit(&s->wal_syncs, 1, memory_order_relaxed);
+    pthread_mutex_lock(&s->mu);
+    s->sync_ns = s->sync_ns ? (s->sync_ns * 7 + took) / 8 : took;
+    pthread_mutex_unlock(&s->mu);
   }
   return rc;
 }
 
+static unsigned queued_from(const waiter *w) { /* REQUIRES: mu */
+  unsigned n = 0;
+  for (; w && !w->barrier; w = w->next) n++;
+  return n;
+}
+
+/* The leader w waits, bounded, for as many writers as its last group had
+ * (see the top of the file). */
+static void gather(mt_store *s, waiter *w) { /* REQUIRES: mu */
+  if (s->sync != MT_SYNC_ALWAYS || !s->wal || s->last_group < 2 || queued_from(w) >= s->last_group) return;
+  uint64_t wait = s->sync_ns / 4 < GATHER_MAX_NS ? s->sync_ns / 4 : GATHER_MAX_NS;
+  uint64_t deadline = mono_ns() + wait;
+  struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+  s->gathering = w;
+  while (queued_from(w) < s->last_group)
+    if (pthread_cond_timedwait(&w->cv, &s->mu, &ts) == ETIMEDOUT) break;
+  s->gathering = NULL;
+}
+
 static int commit(mt_store *s, waiter *w) {
-  pthread_cond_init(&w->cv, NULL);
+  pthread_cond_init(&w->cv, &s->cv_attr);
   pthread_mutex_lock(&s->mu);
   int rc = s->failed ? failed_error(s) : enqueue(s, w);
   if (rc || w->done) {
@@ -602,17 +650,21 @@ static int commit(mt_store *s, waiter *w) {
     pthread_cond_destroy(&w->cv);
     return rc;
   }
+  gather(s, w);
   size_t bytes = w->body.len;
   while (last->next && !last->next->barrier && bytes + last->next->body.len <= GROUP_BYTES) {
     last = last->next;
     bytes += last->body.len;
   }
   uint64_t seq = s->next_seq;
+  unsigned members = 0;
   for (waiter *x = w;; x = x->next) {
     x->seq = seq;
     seq += x->count;
+    members++;
     if (x == last) break;
   }
+  s->last_group = members;
   if (seq - 1 > MT_SEQ_MAX) {
     rc = mt_set_error(MT_EIO, "sequence numbers are exhausted (MT_SEQ_MAX reached)");
   } else {
@@ -641,7 +693,7 @@ static int commit(mt_store *s, waiter *w) {
 static int exclusive_begin(mt_store *s, waiter *w) {
   memset(w, 0, sizeof *w);
   w->barrier = true;
-  pthread_cond_init(&w->cv, NULL);
+  pthread_cond_init(&w->cv, &s->cv_attr);
   pthread_mutex_lock(&s->mu);
   enqueue(s, w);
   int rc = s->failed ? failed_error(s) : MT_OK;
