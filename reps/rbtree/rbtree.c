@@ -5,19 +5,17 @@
  * (parent|colour, left, right: three 32-bit links) sits right before the
  * encoded entry, so following a link and comparing the key it leads to
  * touch one cache line, usually.  A link is not a pointer but a 31-bit
- * handle:
+ * offset from the arena's base (rep.h: every allocation of the arena lies
+ * in one reserved range) in 4-byte units, nodes being 4-byte aligned:
  *
- *     bit 31      bits 30..24      bits 23..0
- *     colour      window (1..127)  offset / 4 inside the window
- *     (parent                      (nodes are 4-byte aligned)
- *      word only)
+ *     bit 31                     bits 30..0
+ *     colour, 1 = red            (node - mt_arena_base) / 4
+ *     (in the parent word only)
  *
- * A window is a 64 MiB-aligned span of address space the arena handed
- * nodes out of; win[] maps a window number to its base address.  The arena
- * fills blocks of up to 2 MiB, so a memtable of a few GiB still fits in a
- * few dozen windows; the 128th distinct window fails the insert with
- * MT_ENOMEM (contract 7: nothing changes).  Link 0 is nil.  The colour bit
- * is kept in the parent word (1 = red).
+ * 31 bits reach 8 GiB of the arena: an insert whose node would lie beyond
+ * fails with MT_ENOMEM (contract 7: nothing changes).  Link 0 is nil:
+ * offset 0 holds the arena's first allocation, made before any node (the
+ * rep's own struct, at the latest).
  *
  * Thread safety:
  *  - Inserts are serialised by core (no MT_CAP_CONCURRENT_INSERT).  The
@@ -39,13 +37,16 @@
  *
  * Memory orders.  Every link store is a release store and every reader's
  * link load an acquire load: a node's header and entry are written before
- * the first link to it, and win[] slots before any link into the window,
- * so a reader that loads a link sees what it points to.  The seqlock:
- * writer `seq = odd` (relaxed) + release fence before the rotations, `seq =
- * even` (release) after; reader `seq` (acquire) before the walk, acquire
- * fence + `seq` (relaxed) after.  Equal and even: no rotation overlapped
- * the walk (Boehm, "Can seqlocks get along with programming language
- * memory models?", 2012).  The lock orders the pessimistic path by itself.
+ * the first link to it, so a reader that loads a link sees the node it
+ * names.  The seqlock needs no fences because of that: the writer stores
+ * `seq = odd` before the rotations and `seq = even` (release) after; a
+ * reader loads `seq` (acquire) before its walk and again after it.  If the
+ * walk loaded any link a rotation stored, that release store carried the
+ * odd `seq` with it (it was sequenced before), so the second load sees odd
+ * or later and the walk is retried; if the walk loaded only older links,
+ * it saw the tree as it was before the rotation: consistent.  And no load
+ * of the walk can move past the second `seq` load: each is an acquire.
+ * The lock orders the pessimistic path by itself.
  *
  * Red-black properties (check verifies all of them, plus 6-8):
  *  1. Every node is red or black.
@@ -121,33 +122,32 @@ typedef uint32_t link_t;
 
 #define NIL ((link_t)0)
 #define RED ((uint32_t)1 << 31)
-#define OFF_BITS 24
 #define UNIT_SHIFT 2 /* nodes are 4-byte aligned */
-#define WIN_SHIFT (OFF_BITS + UNIT_SHIFT)
-#define MAX_WINDOWS 128 /* window 0 is reserved: link 0 is nil */
+#define MAX_OFFSET ((uint64_t)RED << UNIT_SHIFT) /* 8 GiB: what 31 bits reach */
 #define MAX_STEPS 256   /* > 2 * the height bound: more means a torn view */
 #define OPTIMISTIC_TRIES 2
 
 typedef struct node {
-  _Atomic uint32_t up; /* parent link | RED when red */
-  _Atomic link_t child[2];
+  _Atomic link_t next;     /* the in-order successor: the thread */
+  _Atomic uint32_t up;     /* parent link | RED when red */
+  _Atomic link_t child[2]; /* left, right: next to the key they lead to compare */
 } node;
 
 struct mt_rep {
   const mt_comparator *cmp;
   mt_arena *arena;
   _Atomic link_t root;
+  _Atomic link_t first; /* the head of the thread: the smallest node */
   _Atomic uint32_t seq; /* odd while the writer rotates */
+  uint8_t *base;        /* mt_arena_base: link l is the node at base + 4 l */
   uint64_t count;       /* nodes in the tree (writer only; check reads it) */
-  unsigned nwin, last_win;
   pthread_rwlock_t lock;
-  uintptr_t win[MAX_WINDOWS]; /* base address of each window, set once */
 };
 
 /* ---- links ---------------------------------------------------------------- */
 
 static inline node *N(const struct mt_rep *t, link_t l) {
-  return (node *)(t->win[l >> OFF_BITS] + ((uintptr_t)(l & ((1u << OFF_BITS) - 1)) << UNIT_SHIFT));
+  return (node *)(t->base + ((uintptr_t)l << UNIT_SHIFT));
 }
 static inline const uint8_t *entry_of(const node *n) { return (const uint8_t *)(n + 1); }
 
@@ -180,22 +180,10 @@ static inline void set_red(node *n, bool red) {
   atomic_store_explicit(&n->up, up | (red ? RED : 0), memory_order_release);
 }
 
-/* The link of a new node at address p, registering its window if new;
- * NIL when all windows are taken. */
-static link_t encode(struct mt_rep *t, const void *p) {
-  uintptr_t a = (uintptr_t)p, base = a & ~(((uintptr_t)1 << WIN_SHIFT) - 1);
-  unsigned w = t->last_win;
-  if (w == 0 || t->win[w] != base) {
-    for (w = 1; w <= t->nwin && t->win[w] != base; w++) {
-    }
-    if (w > t->nwin) {
-      if (w >= MAX_WINDOWS) return NIL;
-      t->win[w] = base; /* published by the release store of the first link */
-      t->nwin = w;
-    }
-    t->last_win = w;
-  }
-  return (link_t)w << OFF_BITS | (link_t)((a - base) >> UNIT_SHIFT);
+/* The link of a new node at p; NIL when p lies beyond what a link reaches. */
+static link_t encode(const struct mt_rep *t, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - t->base);
+  return off < MAX_OFFSET ? (link_t)(off >> UNIT_SHIFT) : NIL;
 }
 
 /* ---- comparison ------------------------------------------------------------- */
@@ -261,7 +249,7 @@ static bool read_end(reader *r, bool ok) {
     pthread_rwlock_unlock(&r->t->lock);
     return true; /* under the lock no rotation runs: ok holds */
   }
-  atomic_thread_fence(memory_order_acquire);
+  /* no fence: every load of the walk was an acquire (see the top) */
   if (ok && atomic_load_explicit(&r->t->seq, memory_order_relaxed) == r->seq) return true;
   r->tries++;
   read_start(r);
@@ -270,26 +258,49 @@ static bool read_end(reader *r, bool ok) {
 
 /* ---- walks (readers) ------------------------------------------------------------- */
 
-/* The first node >= (key, seq) (lower) or the last node <= it (!lower). */
-static link_t walk_bound(const struct mt_rep *t, mt_slice key, uint64_t seq, bool lower, bool *ok) {
+/* Starts loading the node l names: the header and the key after it may
+ * straddle two lines. */
+static inline void prefetch(const struct mt_rep *t, link_t l) {
+  if (!l) return;
+  const char *p = (const char *)N(t, l);
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 28);
+}
+
+/* The first node >= (key, seq) (lower) or the last node <= it (!lower).
+ * ahead (iterators): at each candidate, prefetch the subtree the iterator
+ * will step into after it, so next/prev after a seek find it cached. */
+static inline link_t walk_bound(const struct mt_rep *t, mt_slice key, uint64_t seq, bool lower,
+                                bool ahead, bool *ok) {
   link_t x = atomic_load_explicit(&t->root, memory_order_acquire), best = NIL;
   for (int steps = 0; x; steps++) {
     if (steps == MAX_STEPS) return *ok = false, NIL;
     const node *n = N(t, x);
     int c = cmp_node(t, n, key, seq);
-    if (lower ? c >= 0 : c <= 0) best = x;
-    x = acq_child(n, lower ? c < 0 : c <= 0);
+    int d = lower ? c < 0 : c <= 0; /* the side to go on */
+    if (d != lower) {               /* x is the best so far */
+      best = x;
+      if (ahead) prefetch(t, acq_child(n, lower));
+    }
+    x = acq_child(n, d);
   }
   *ok = true;
   return best;
 }
 
-/* The outermost node on side d (0: first, 1: last) below x. */
+/* The outermost node on side d (0: first, 1: last) below x.  Each node
+ * passed is visited later, then its subtree on the other side: prefetch
+ * that now, so an in-order walk waits only for the chains on side d. */
 static link_t walk_edge(const struct mt_rep *t, link_t x, int d, int *steps) {
   if (!x) return NIL;
-  for (link_t c; (c = acq_child(N(t, x), d)) != NIL; x = c)
+  for (;;) {
+    const node *n = N(t, x);
+    link_t c = acq_child(n, d);
+    prefetch(t, acq_child(n, !d));
+    if (!c) return x;
+    x = c;
     if (++*steps >= MAX_STEPS) return NIL;
-  return x;
+  }
 }
 
 /* The in-order neighbour of x on side d (1: next, 0: prev), or NIL. */
@@ -304,7 +315,11 @@ static link_t walk_step(const struct mt_rep *t, link_t x, int d, bool *ok) {
   }
   while ((p = acq_parent(n)) != NIL) {
     n = N(t, p);
-    if (acq_child(n, d) != x) break;
+    link_t pc = acq_child(n, d);
+    if (pc != x) {
+      prefetch(t, pc); /* the next step goes there */
+      break;
+    }
     x = p;
     if (++steps == MAX_STEPS) return *ok = false, NIL;
   }
@@ -318,8 +333,8 @@ static void rotate_begin(struct mt_rep *t, bool *locked) {
   if (*locked) return;
   pthread_rwlock_wrlock(&t->lock);
   uint32_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
+  /* relaxed: the release store of each link the rotation moves orders it */
   atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release); /* seq odd before any link moves */
   *locked = true;
 }
 
@@ -388,6 +403,7 @@ static void insert_fixup(struct mt_rep *t, link_t nl) {
 
 static int rb_insert(mt_rep *t, const mt_new_entry *e) {
   link_t pl = NIL, x = atomic_load_explicit(&t->root, memory_order_relaxed);
+  link_t around[2] = {NIL, NIL}; /* the in-order predecessor and successor */
   int d = 0;
   while (x) {
     const node *n = N(t, x);
@@ -395,19 +411,24 @@ static int rb_insert(mt_rep *t, const mt_new_entry *e) {
     if (c == 0) return MT_EEXIST;
     pl = x;
     d = c < 0;
+    around[!d] = x; /* going right: x precedes the new node; left: follows it */
     x = child_of(n, d);
   }
   node *n = mt_arena_alloc_entry(t->arena, e, sizeof(node), 4);
   if (!n) return MT_ENOMEM;
   link_t nl = encode(t, n);
   if (!nl)
-    return mt_set_error(MT_ENOMEM, "rbtree: nodes span more than %d windows of %d MiB",
-                        MAX_WINDOWS - 1, 1 << (WIN_SHIFT - 20));
+    return mt_set_error(MT_ENOMEM, "rbtree: a node %llu MiB into the arena is beyond the "
+                        "%llu MiB its 31-bit links reach", (unsigned long long)(((uint8_t *)n - t->base) >> 20),
+                        (unsigned long long)(MAX_OFFSET >> 20));
+  atomic_store_explicit(&n->next, around[1], memory_order_relaxed);
   atomic_store_explicit(&n->up, pl | RED, memory_order_relaxed);
   atomic_store_explicit(&n->child[0], NIL, memory_order_relaxed);
   atomic_store_explicit(&n->child[1], NIL, memory_order_relaxed);
   if (pl) set_child(N(t, pl), d, nl); /* publishes n: release */
   else atomic_store_explicit(&t->root, nl, memory_order_release);
+  if (around[0]) atomic_store_explicit(&N(t, around[0])->next, nl, memory_order_release);
+  else atomic_store_explicit(&t->first, nl, memory_order_release);
   t->count++;
   insert_fixup(t, nl);
   return MT_OK;
@@ -421,6 +442,7 @@ static int rb_create(mt_rep **out, const mt_rep_init *init) {
   memset(t, 0, sizeof *t);
   t->cmp = init->cmp;
   t->arena = init->arena;
+  t->base = mt_arena_base(init->arena);
   atomic_init(&t->root, NIL);
   atomic_init(&t->seq, 0);
   pthread_rwlockattr_t attr;
@@ -443,7 +465,7 @@ static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
   link_t x;
   bool ok;
   read_begin(&r, t);
-  do x = walk_bound(t, key, snapshot, true, &ok);
+  do x = walk_bound(t, key, snapshot, true, false, &ok);
   while (!read_end(&r, ok));
   if (!x) return NULL;
   const uint8_t *e = entry_of(N(t, x));
@@ -456,6 +478,7 @@ static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
 typedef struct check_state {
   const struct mt_rep *t;
   const uint8_t *prev; /* the last entry in order */
+  link_t prev_link;    /* and its link */
   uint64_t nodes;
 } check_state;
 
@@ -464,8 +487,7 @@ typedef struct check_state {
 static int check_sub(check_state *s, link_t x, link_t pl, int depth, int *bh) {
   const struct mt_rep *t = s->t;
   if (!x) return *bh = 1, MT_OK;
-  if ((x >> OFF_BITS) == 0 || (x >> OFF_BITS) > t->nwin)
-    return mt_set_error(MT_ECORRUPT, "rbtree: link %#x names no window", x);
+  if (x & RED) return mt_set_error(MT_ECORRUPT, "rbtree: child link %#x has the colour bit", x);
   if (depth > 2 * 64)
     return mt_set_error(MT_ECORRUPT, "rbtree: depth %d exceeds the red-black bound", depth);
   const node *n = N(t, x);
@@ -478,7 +500,12 @@ static int check_sub(check_state *s, link_t x, link_t pl, int depth, int *bh) {
   if (rc) return rc;
   if (s->prev && mt_entry_compare(t->cmp, s->prev, entry_of(n)) >= 0)
     return mt_set_error(MT_ECORRUPT, "rbtree: node %#x is out of order", x);
+  link_t thread = s->prev_link ? atomic_load_explicit(&N(t, s->prev_link)->next, memory_order_relaxed)
+                               : atomic_load_explicit(&t->first, memory_order_relaxed);
+  if (thread != x)
+    return mt_set_error(MT_ECORRUPT, "rbtree: the thread leads to %#x, not to node %#x", thread, x);
   s->prev = entry_of(n);
+  s->prev_link = x;
   s->nodes++;
   rc = check_sub(s, child_of(n, 1), x, depth + 1, &rh);
   if (rc) return rc;
@@ -493,13 +520,17 @@ static int rb_check(const mt_rep *t) {
   if (root && is_red(N(t, root))) return mt_set_error(MT_ECORRUPT, "rbtree: the root is red");
   if (atomic_load_explicit(&t->seq, memory_order_relaxed) & 1)
     return mt_set_error(MT_ECORRUPT, "rbtree: seq is odd with no writer running");
-  check_state s = {t, NULL, 0};
+  check_state s = {t, NULL, NIL, 0};
   int bh, rc = check_sub(&s, root, NIL, 0, &bh);
   if (rc) return rc;
+  if (!root && atomic_load_explicit(&t->first, memory_order_relaxed))
+    return mt_set_error(MT_ECORRUPT, "rbtree: an empty tree has a thread");
+  if (s.prev_link && atomic_load_explicit(&N(t, s.prev_link)->next, memory_order_relaxed))
+    return mt_set_error(MT_ECORRUPT, "rbtree: the thread goes on past the last node");
   if (s.nodes != t->count)
     return mt_set_error(MT_ECORRUPT, "rbtree: %llu nodes reachable, %llu inserted",
                         (unsigned long long)s.nodes, (unsigned long long)t->count);
-  /* next and prev walk every node exactly once, in order */
+  /* the parent-link walks (prev, and next the same way) visit every node once */
   uint64_t fwd = 0, back = 0;
   bool ok = true;
   int steps0 = 0, steps1 = 0;
@@ -529,27 +560,28 @@ static int it_new(mt_rep_iter **out, mt_rep *t) {
 }
 static void it_free(mt_rep_iter *it) { mt_free(it); }
 
-static void it_edge(mt_rep_iter *it, int d) {
+static void it_last(mt_rep_iter *it) {
   reader r;
   link_t x;
   bool ok;
   read_begin(&r, it->t);
   do {
     int steps = 0;
-    x = walk_edge(it->t, atomic_load_explicit(&it->t->root, memory_order_acquire), d, &steps);
+    x = walk_edge(it->t, atomic_load_explicit(&it->t->root, memory_order_acquire), 1, &steps);
     ok = steps < MAX_STEPS;
   } while (!read_end(&r, ok));
   it->cur = x;
 }
-static void it_first(mt_rep_iter *it) { it_edge(it, 0); }
-static void it_last(mt_rep_iter *it) { it_edge(it, 1); }
+static void it_first(mt_rep_iter *it) {
+  it->cur = atomic_load_explicit(&it->t->first, memory_order_acquire);
+}
 
 static void it_bound(mt_rep_iter *it, mt_slice key, uint64_t seq, bool lower) {
   reader r;
   link_t x;
   bool ok;
   read_begin(&r, it->t);
-  do x = walk_bound(it->t, key, seq, lower, &ok);
+  do x = walk_bound(it->t, key, seq, lower, true, &ok);
   while (!read_end(&r, ok));
   it->cur = x;
 }
@@ -567,8 +599,13 @@ static void it_step(mt_rep_iter *it, int d) {
   while (!read_end(&r, ok));
   it->cur = x;
 }
-static void it_next(mt_rep_iter *it) { it_step(it, 1); }
-static void it_prev(mt_rep_iter *it) { it_step(it, 0); }
+/* The thread needs no seqlock: it changes only by linking a new node in,
+ * after that node's own next is set, so any value loaded is a successor the
+ * tree had at some instant. */
+static void it_next(mt_rep_iter *it) {
+  it->cur = atomic_load_explicit(&N(it->t, it->cur)->next, memory_order_acquire);
+}
+static void it_prev(mt_rep_iter *it) { it_step(it, 0); } /* by the parent links */
 
 static const uint8_t *it_entry(const mt_rep_iter *it) {
   return it->cur ? entry_of(N(it->t, it->cur)) : NULL;
