@@ -6,7 +6,8 @@
  * order without freezing.  The first get pays the lazy sort of everything
  * added so far; the figure is reported with it ("all") and without it
  * ("steady").  A second phase interleaves one add with one get (a
- * read-while-writing mix) and reports ns per get+add pair.
+ * read-while-writing mix) and reports ns per get+add pair.  Last, for scale on
+ * a noisy machine, the same N gets after freeze (the anchors' readrandom).
  *
  * Build by hand (no CMake target):
  *   gcc -O2 -std=c11 -Iinclude bench/vector_active_get.c build-vector/libmemtable.a \
@@ -97,6 +98,13 @@ int main(int argc, char **argv) {
   printf("add+get, mixed    %8.1f ns/pair over %llu pairs\n", (t5 - t4) * 1e9 / (double)pairs,
          (unsigned long long)pairs);
   printf("memory            %8.1f B/entry\n", (double)mt_memtable_memory_usage(m) / (double)(n + pairs));
+  mt_memtable_freeze(m);
+  hits = 0;
+  double t6 = now();
+  for (uint64_t i = 1; i < n; i++) hits += get(m, mix(i + 7) % n);
+  double t7 = now();
+  printf("get, frozen       %8.1f ns/get (reference: same keys after freeze)\n",
+         (t7 - t6) * 1e9 / (double)(n - 1));
   mt_memtable_unref(m);
   return 0;
 }
