@@ -58,7 +58,8 @@ void mtb_print_table(const mtb_grid *g);    /* stdout */
 void mtb_print_verdict(const mtb_grid *g);  /* stdout; every mode */
 /* Writes dir/results.csv, dir/plot.dat, dir/plot_mem.dat and draws
  * dir/plot.svg with gnuplot (script: plot_script); 0, or -1 after saying
- * on stderr what could not be written (the rest is still written). */
+ * on stderr what could not be written (the rest is still written).  A plot
+ * that could not be drawn (no gnuplot) is said on stderr and returns 0. */
 int mtb_write_files(const mtb_grid *g, const char *dir, const char *plot_script);
 /* Merges Google Benchmark JSON parts into `path`, adding an error entry for
  * every failed cell no part reported; 0 or -1. */
