@@ -7,6 +7,7 @@
  *      target: >= 1.8x).
  *
  * usage: store_put_bench [--dir=PATH] [--num=N] [--sync-num=N] [--rep=SPEC]
+ *                        [--keys=random|seq]
  * The directory (default a mkdtemp under /tmp) must be on the disk to
  * measure; its files are removed at the end. */
 #include <memtable/memtable.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 static const char *rep = "skiplist";
+static bool seq_keys; /* --keys=seq: ascending keys (fillseq) */
 
 static double now(void) {
   struct timespec ts;
@@ -42,7 +44,7 @@ static void rm_files(const char *d) {
 
 /* key i: 16 bytes, spread so inserts are not sequential */
 static void make_key(char *k, uint64_t i) {
-  uint64_t x = i * 0x9E3779B97F4A7C15ull;
+  uint64_t x = seq_keys ? i : i * 0x9E3779B97F4A7C15ull;
   snprintf(k, 17, "%016llx", (unsigned long long)x);
 }
 
@@ -127,8 +129,10 @@ int main(int argc, char **argv) {
     else if (!strncmp(argv[i], "--num=", 6)) num = strtoull(argv[i] + 6, NULL, 10);
     else if (!strncmp(argv[i], "--sync-num=", 11)) sync_num = strtoull(argv[i] + 11, NULL, 10);
     else if (!strncmp(argv[i], "--rep=", 6)) rep = argv[i] + 6;
+    else if (!strcmp(argv[i], "--keys=seq")) seq_keys = true;
+    else if (!strcmp(argv[i], "--keys=random")) seq_keys = false;
     else {
-      fprintf(stderr, "usage: %s [--dir=PATH] [--num=N] [--sync-num=N] [--rep=SPEC]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--dir=PATH] [--num=N] [--sync-num=N] [--rep=SPEC] [--keys=random|seq]\n", argv[0]);
       return 2;
     }
   }
@@ -147,7 +151,8 @@ int main(int argc, char **argv) {
   double plain2 = write_rate(dir, num, rec);
   double put2 = store_rate(dir, MT_SYNC_NONE, num, 1, &wal_bytes, &st);
   double put = put1 > put2 ? put1 : put2, plain = plain1 > plain2 ? plain1 : plain2;
-  printf("MT_SYNC_NONE   %llu puts, rep %s, %zu WAL bytes per put\n", (unsigned long long)num, rep, rec);
+  printf("MT_SYNC_NONE   %llu puts, rep %s, %s keys, %zu WAL bytes per put\n", (unsigned long long)num, rep,
+         seq_keys ? "ascending" : "random", rec);
   printf("  store puts      %10.0f /s  (runs %.0f, %.0f)\n", put, put1, put2);
   printf("  write(2) calls  %10.0f /s  (runs %.0f, %.0f)\n", plain, plain1, plain2);
   printf("  ratio           %10.2f     (target >= 0.80)\n", put / plain);
