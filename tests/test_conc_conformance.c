@@ -38,7 +38,7 @@
 #define K 256            /* slots */
 #define WRITERS 3        /* 2-4 is the brief; 3 keeps both cores busy with readers */
 #define READERS 2
-#define WRITER_OPS 3000  /* gens written per writer (two adds each) */
+#define WRITER_OPS 2000  /* gens written per writer (two adds each) */
 #define MAX_VAL 40
 
 /* ---- failure collection ------------------------------------------------------- */
@@ -377,7 +377,7 @@ static void freeze_races_writers(void **state) {
       f[i] = (frz){m, i, &progress, 0};
       assert_int_equal(pthread_create(&th[i], NULL, freeze_writer, &f[i]), 0);
     }
-    long target = 500 + 1500L * round;
+    long target = 300 + 1000L * round;
     while (atomic_load_explicit(&progress, memory_order_relaxed) < target && !atomic_load(&nfail))
       sched_yield();
     assert_int_equal(mt_memtable_freeze(m), MT_OK);
@@ -412,7 +412,7 @@ static void freeze_races_writers(void **state) {
 
 /* ---- the same (key, seq) from several threads: exactly one wins ----------------------------- */
 
-#define DUP_KEYS 3000
+#define DUP_KEYS 2000
 typedef struct dup {
   mt_memtable *m;
   int id;
@@ -483,6 +483,8 @@ int main(void) {
   int failed = n == 0;
   for (size_t i = 0; i < n; i++) {
     group_rep = names[i];
+    printf("[==========] rep %s\n", names[i]); /* cmocka does not print the group name */
+    fflush(stdout);
     failed += cmocka_run_group_tests_name(names[i], tests, group_setup, NULL);
   }
   return failed;

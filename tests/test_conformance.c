@@ -1021,6 +1021,8 @@ int main(void) {
   int failed = n == 0; /* no rep registered is a failure too */
   for (size_t i = 0; i < n; i++) {
     group_rep = names[i];
+    printf("[==========] rep %s\n", names[i]); /* cmocka does not print the group name */
+    fflush(stdout);
     failed += cmocka_run_group_tests_name(names[i], tests, group_setup, NULL);
   }
   return failed;
