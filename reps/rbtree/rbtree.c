@@ -129,6 +129,7 @@ typedef uint32_t link_t;
 
 typedef struct node {
   _Atomic link_t next;     /* the in-order successor: the thread */
+  _Atomic link_t next2;    /* the successor's successor, for prefetching */
   _Atomic uint32_t up;     /* parent link | RED when red */
   _Atomic link_t child[2]; /* left, right: next to the key they lead to compare */
 } node;
@@ -259,7 +260,11 @@ static bool read_end(reader *r, bool ok) {
 /* ---- walks (readers) ------------------------------------------------------------- */
 
 /* Starts loading the node l names: the header and the key after it may
- * straddle two lines. */
+ * straddle two lines.  Always inlined: GCC's IPA takes a function whose only
+ * effect is a prefetch for const and deletes the calls. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline void prefetch(const struct mt_rep *t, link_t l) {
   if (!l) return;
   const char *p = (const char *)N(t, l);
@@ -401,9 +406,29 @@ static void insert_fixup(struct mt_rep *t, link_t nl) {
   rotate_end(t, locked);
 }
 
+/* Links n into the thread between pred and succ (NIL at the ends) and
+ * points the two nodes before it past it in next2.  The predecessor of pred
+ * is the rightmost node of pred's left subtree or, without one, `before`:
+ * the right turn above pred on the path to n. */
+static void link_thread(struct mt_rep *t, link_t nl, link_t pred, link_t before, link_t succ) {
+  if (!pred) {
+    atomic_store_explicit(&t->first, nl, memory_order_release);
+    return;
+  }
+  node *p = N(t, pred);
+  atomic_store_explicit(&p->next2, succ, memory_order_relaxed); /* a hint: any order */
+  atomic_store_explicit(&p->next, nl, memory_order_release);      /* publishes n */
+  link_t pp = child_of(p, 0);
+  if (pp)
+    for (link_t r; (r = child_of(N(t, pp), 1)) != NIL;) pp = r;
+  else pp = before;
+  if (pp) atomic_store_explicit(&N(t, pp)->next2, nl, memory_order_relaxed);
+}
+
 static int rb_insert(mt_rep *t, const mt_new_entry *e) {
   link_t pl = NIL, x = atomic_load_explicit(&t->root, memory_order_relaxed);
   link_t around[2] = {NIL, NIL}; /* the in-order predecessor and successor */
+  link_t before = NIL;           /* the right turn before around[0] */
   int d = 0;
   while (x) {
     const node *n = N(t, x);
@@ -411,6 +436,7 @@ static int rb_insert(mt_rep *t, const mt_new_entry *e) {
     if (c == 0) return MT_EEXIST;
     pl = x;
     d = c < 0;
+    if (d) before = around[0];
     around[!d] = x; /* going right: x precedes the new node; left: follows it */
     x = child_of(n, d);
   }
@@ -421,14 +447,16 @@ static int rb_insert(mt_rep *t, const mt_new_entry *e) {
     return mt_set_error(MT_ENOMEM, "rbtree: a node %llu MiB into the arena is beyond the "
                         "%llu MiB its 31-bit links reach", (unsigned long long)(((uint8_t *)n - t->base) >> 20),
                         (unsigned long long)(MAX_OFFSET >> 20));
-  atomic_store_explicit(&n->next, around[1], memory_order_relaxed);
+  link_t succ = around[1], pred = around[0];
+  atomic_store_explicit(&n->next, succ, memory_order_relaxed);
+  atomic_store_explicit(&n->next2, succ ? atomic_load_explicit(&N(t, succ)->next, memory_order_relaxed) : NIL,
+                        memory_order_relaxed);
   atomic_store_explicit(&n->up, pl | RED, memory_order_relaxed);
   atomic_store_explicit(&n->child[0], NIL, memory_order_relaxed);
   atomic_store_explicit(&n->child[1], NIL, memory_order_relaxed);
   if (pl) set_child(N(t, pl), d, nl); /* publishes n: release */
   else atomic_store_explicit(&t->root, nl, memory_order_release);
-  if (around[0]) atomic_store_explicit(&N(t, around[0])->next, nl, memory_order_release);
-  else atomic_store_explicit(&t->first, nl, memory_order_release);
+  link_thread(t, nl, pred, before, succ);
   t->count++;
   insert_fixup(t, nl);
   return MT_OK;
@@ -504,6 +532,11 @@ static int check_sub(check_state *s, link_t x, link_t pl, int depth, int *bh) {
                                : atomic_load_explicit(&t->first, memory_order_relaxed);
   if (thread != x)
     return mt_set_error(MT_ECORRUPT, "rbtree: the thread leads to %#x, not to node %#x", thread, x);
+  link_t nx = atomic_load_explicit(&n->next, memory_order_relaxed);
+  link_t want2 = nx ? atomic_load_explicit(&N(t, nx)->next, memory_order_relaxed) : NIL;
+  if (atomic_load_explicit(&n->next2, memory_order_relaxed) != want2)
+    return mt_set_error(MT_ECORRUPT, "rbtree: node %#x has next2 %#x, its successor's successor is %#x",
+                        x, atomic_load_explicit(&n->next2, memory_order_relaxed), want2);
   s->prev = entry_of(n);
   s->prev_link = x;
   s->nodes++;
@@ -550,6 +583,13 @@ struct mt_rep_iter {
   link_t cur; /* NIL: invalid */
 };
 
+/* Starts loading the two nodes after x on the thread. */
+static void ahead(const struct mt_rep *t, link_t x) {
+  const node *n = N(t, x);
+  prefetch(t, atomic_load_explicit(&n->next, memory_order_relaxed));
+  prefetch(t, atomic_load_explicit(&n->next2, memory_order_relaxed));
+}
+
 static int it_new(mt_rep_iter **out, mt_rep *t) {
   mt_rep_iter *it = mt_malloc(sizeof *it);
   if (!it) return MT_ENOMEM;
@@ -574,6 +614,7 @@ static void it_last(mt_rep_iter *it) {
 }
 static void it_first(mt_rep_iter *it) {
   it->cur = atomic_load_explicit(&it->t->first, memory_order_acquire);
+  if (it->cur) ahead(it->t, it->cur);
 }
 
 static void it_bound(mt_rep_iter *it, mt_slice key, uint64_t seq, bool lower) {
@@ -584,6 +625,7 @@ static void it_bound(mt_rep_iter *it, mt_slice key, uint64_t seq, bool lower) {
   do x = walk_bound(it->t, key, seq, lower, true, &ok);
   while (!read_end(&r, ok));
   it->cur = x;
+  if (x && lower) ahead(it->t, x);
 }
 static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) { it_bound(it, key, seq, true); }
 static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
@@ -603,7 +645,9 @@ static void it_step(mt_rep_iter *it, int d) {
  * after that node's own next is set, so any value loaded is a successor the
  * tree had at some instant. */
 static void it_next(mt_rep_iter *it) {
-  it->cur = atomic_load_explicit(&N(it->t, it->cur)->next, memory_order_acquire);
+  link_t x = atomic_load_explicit(&N(it->t, it->cur)->next, memory_order_acquire);
+  if (x) prefetch(it->t, atomic_load_explicit(&N(it->t, x)->next2, memory_order_relaxed));
+  it->cur = x;
 }
 static void it_prev(mt_rep_iter *it) { it_step(it, 0); } /* by the parent links */
 
