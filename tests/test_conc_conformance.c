@@ -117,7 +117,7 @@ typedef struct shared {
   _Atomic int writers_done;
   _Atomic int start;         /* all threads spin until set */
   _Atomic long adds_ok;
-  _Atomic long overlapped; /* reader steps finished while writers ran */
+  _Atomic long overlapped; /* iteration steps finished while writers ran */
 } shared;
 
 typedef struct warg {
@@ -135,10 +135,10 @@ static void *writer(void *p) {
   rng r = rng_seed(100 + (uint64_t)a->id);
   uint8_t kb[16], vb[MAX_VAL];
   wait_start(sh);
-  /* at least WRITER_OPS, and on until every reader finished two steps
+  /* at least WRITER_OPS, and on until the readers finished 3 iterations each
    * beside the writers, so the run always overlaps (bounded) */
   for (int op = 0; !atomic_load(&nfail) && op < 20 * WRITER_OPS &&
-                    (op < WRITER_OPS || atomic_load(&sh->overlapped) < 2 * READERS);
+                    (op < WRITER_OPS || atomic_load(&sh->overlapped) < 3 * READERS);
        op++) {
     uint32_t slot = (uint32_t)(rng_below(&r, K / WRITERS) * WRITERS + (uint64_t)a->id);
     if (slot >= K) slot = (uint32_t)a->id;
@@ -277,10 +277,12 @@ static void *reader(void *p) {
   wait_start(sh);
   for (long i = 0; !atomic_load(&nfail); i++) {
     bool last = atomic_load(&sh->writers_done) == WRITERS; /* one full round after the writers */
-    if (i % 4 == 0) read_step(sh, &r);
-    else
-      for (int j = 0; j < 50; j++) get_step(sh, &r);
-    if (!last && atomic_load(&sh->writers_done) == 0) atomic_fetch_add(&sh->overlapped, 1);
+    if (i % 2 == 0) {
+      read_step(sh, &r);
+      if (!last && atomic_load(&sh->writers_done) == 0) atomic_fetch_add(&sh->overlapped, 1);
+    } else {
+      for (int j = 0; j < 20; j++) get_step(sh, &r);
+    }
     if (last) {
       read_step(sh, &r);
       break;
@@ -304,8 +306,9 @@ static void writers_with_readers(void **state) {
   ASSERT_NO_THREAD_FAILURES();
   long adds = atomic_load(&sh->adds_ok);
   assert_true(adds >= 2L * WRITERS * WRITER_OPS);
-  if (atomic_load(&sh->overlapped) < 2 * READERS)
-    fail_msg("%s: readers finished only %ld steps beside the writers", REP, (long)atomic_load(&sh->overlapped));
+  if (atomic_load(&sh->overlapped) < 3 * READERS)
+    fail_msg("%s: readers finished only %ld iterations beside the writers", REP,
+             (long)atomic_load(&sh->overlapped));
   assert_int_equal(mt_memtable_count(sh->m), (uint64_t)adds);
   int rc = mt_memtable_check(sh->m);
   if (rc != MT_OK) fail_msg("%s: check after the run: %s", REP, mt_last_error());
