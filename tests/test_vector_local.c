@@ -255,7 +255,7 @@ static void iterator_across_merges(void **state) {
 typedef struct shared {
   mt_memtable *m;
   uint64_t n;
-  _Atomic uint64_t done[2]; /* entries writer w has finished */
+  _Atomic uint64_t done[2]; /* writer w has finished every i < done[w] of its parity */
   _Atomic int wins, fails, miss;
   _Atomic bool stop;
 } shared;
@@ -280,7 +280,7 @@ static void *writer(void *p) {
     if (rc == MT_OK) atomic_fetch_add(&sh->wins, 1);
     else if (rc != MT_EEXIST && atomic_fetch_add(&sh->fails, 1) == 0)
       fprintf(stderr, "writer %d: dup add: %s\n", a->w, mt_last_error());
-    atomic_store_explicit(&sh->done[a->w], i, memory_order_release);
+    atomic_store_explicit(&sh->done[a->w], i + 1, memory_order_release);
   }
   return NULL;
 }
@@ -292,8 +292,8 @@ static void *reader(void *p) {
   while (!atomic_load(&sh->stop)) {
     uint64_t w = x & 1, d = atomic_load_explicit(&sh->done[w], memory_order_acquire);
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    if (d == 0) continue; /* nothing published yet (or only entry 0) */
-    uint64_t i = w + 2 * ((x >> 20) % ((d - w) / 2 + 1)); /* an entry of writer w, <= d */
+    if (d <= w) continue; /* nothing of writer w yet */
+    uint64_t i = w + 2 * ((x >> 20) % ((d - 1 - w) / 2 + 1)); /* an entry of writer w, < d */
     key16(k, i);
     uint64_t seq;
     if (mt_memtable_get(sh->m, SL(k, 16), MT_SEQ_MAX, NULL, &seq) != MT_OK || seq != i + 1)
@@ -302,17 +302,64 @@ static void *reader(void *p) {
   return NULL;
 }
 
+/* Scans beside the writers: strictly increasing, never torn, and every
+ * entry finished before the iterator was made is there. */
+static void *scanner(void *p) {
+  shared *sh = p;
+  while (!atomic_load(&sh->stop)) {
+    uint64_t d0 = atomic_load_explicit(&sh->done[0], memory_order_acquire);
+    uint64_t d1 = atomic_load_explicit(&sh->done[1], memory_order_acquire);
+    mt_iter *it;
+    if (mt_iter_new(&it, sh->m) != MT_OK) {
+      atomic_fetch_add(&sh->fails, 1);
+      break;
+    }
+    uint64_t must = 0, prev_seq = 0;
+    uint8_t prev[16];
+    bool first = true;
+    bool back = (d0 + d1) % 3 == 0; /* some scans run backwards */
+    for (back ? mt_iter_seek_to_last(it) : mt_iter_seek_to_first(it); mt_iter_valid(it);
+         back ? mt_iter_prev(it) : mt_iter_next(it)) {
+      mt_slice k = mt_iter_key(it);
+      uint64_t seq = mt_iter_seq(it);
+      if (k.len != 16) { atomic_fetch_add(&sh->miss, 1); break; }
+      if (!first) {
+        int c = memcmp(prev, k.data, 16);
+        if (back ? !(c > 0 || (c == 0 && seq > prev_seq)) : !(c < 0 || (c == 0 && seq < prev_seq))) {
+          atomic_fetch_add(&sh->miss, 1);
+          break;
+        }
+      }
+      first = false;
+      memcpy(prev, k.data, 16);
+      prev_seq = seq;
+      if (seq <= sh->n) {
+        uint64_t i = seq - 1;
+        uint8_t want[16];
+        key16(want, i);
+        if (memcmp(want, k.data, 16) != 0 || mt_iter_value(it).len != sizeof i) atomic_fetch_add(&sh->miss, 1);
+        if (i < (i & 1 ? d1 : d0)) must++;
+      }
+    }
+    mt_iter_free(it);
+    if (must != (d0 + 1) / 2 + d1 / 2) atomic_fetch_add(&sh->miss, 1);
+  }
+  return NULL;
+}
+
 static void writers_and_reader(void **state) {
   (void)state;
   shared sh = {.n = 40000};
   sh.m = open_vec("vector", NULL);
-  pthread_t t[3];
+  pthread_t t[4];
   warg a[2] = {{&sh, 0}, {&sh, 1}};
   pthread_create(&t[2], NULL, reader, &sh);
+  pthread_create(&t[3], NULL, scanner, &sh);
   for (int w = 0; w < 2; w++) pthread_create(&t[w], NULL, writer, &a[w]);
   for (int w = 0; w < 2; w++) pthread_join(t[w], NULL);
   atomic_store(&sh.stop, true);
   pthread_join(t[2], NULL);
+  pthread_join(t[3], NULL);
   assert_int_equal(atomic_load(&sh.fails), 0);
   assert_int_equal(atomic_load(&sh.miss), 0);
   assert_int_equal(atomic_load(&sh.wins), sh.n / 2); /* each racing pair: one winner */
