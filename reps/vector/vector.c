@@ -73,7 +73,13 @@
  *    for it, or the fast writer sees the bit set and goes slow itself.
  *  - A slot is published with a release store after the entry is encoded and
  *    read with acquire; merges copy handles with the same orders, so the
- *    entry's bytes happen-before any reader that reaches it. */
+ *    entry's bytes happen-before any reader that reaches it.
+ *  - Seqlock without fences: a merge makes gen odd, then stores every slot,
+ *    fence, run bound and `covered` with release; readers load them with
+ *    acquire.  A reader that reads any value of the merge therefore sees gen
+ *    odd or newer when it re-reads it, and retries.  A torn snapshot of run
+ *    bounds is also caught before use: a run reaching past `claimed` (where
+ *    a chunk may not exist) is torn by definition. */
 #include <memtable/rep.h>
 
 #include <pthread.h>
