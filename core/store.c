@@ -39,6 +39,8 @@
  *     fdatasync under MT_SYNC_ALWAYS) succeeded and its entries are in the
  *     memtable.  A failed write, sync, close or apply sets `failed`: every
  *     later write is MT_EIO; nothing of the failed group is published.
+ *     Only running out of memory before the group's first byte reached the
+ *     WAL fails the group alone (its seqs stay unused).
  *  4. Live segments are numbered first_segment .. wal's number without
  *     gaps; segments below imm_limit hold the data of imm.  A segment is
  *     deleted only after the memtable holding its data went to the sink.
@@ -583,18 +585,30 @@ static int apply_group(mt_store *s, waiter *w, waiter *last) {
   }
 }
 
-static int log_group(mt_store *s, waiter *w, waiter *last) {
+/* *fatal false: the group failed before anything reached the WAL. */
+static int log_group(mt_store *s, waiter *w, waiter *last, bool *fatal) {
   uint64_t before = mt_wal_writer_offset(s->wal);
+  size_t bytes = 0, records = 0;
+  for (waiter *x = w;; x = x->next) {
+    bytes += MT_WAL_BATCH_FIXED + x->body.len;
+    records++;
+    if (x == last) break;
+  }
+  int rc = mt_wal_writer_reserve(s->wal, bytes, records);
+  if (rc == MT_ENOMEM) {
+    *fatal = false;
+    return rc;
+  }
   for (waiter *x = w;; x = x->next) {
     uint8_t pre[MT_WAL_BATCH_FIXED] = {MT_WAL_TAG_BATCH};
     memcpy(pre + 1, &x->seq, 8);
     memcpy(pre + 9, &x->count, 4);
     mt_slice parts[2] = {{pre, sizeof pre}, x->body};
-    int rc = mt_wal_writer_addv(s->wal, parts, 2);
+    rc = mt_wal_writer_addv(s->wal, parts, 2);
     if (rc) return rc;
     if (x == last) break;
   }
-  int rc = mt_wal_writer_flush(s->wal);
+  rc = mt_wal_writer_flush(s->wal);
   if (rc) return rc;
   atomic_fetch_add_explicit(&s->wal_bytes, mt_wal_writer_offset(s->wal) - before, memory_order_relaxed);
   if (s->sync == MT_SYNC_ALWAYS) {
@@ -635,7 +649,8 @@ static int commit(mt_store *s, waiter *w) {
   if (rc || w->done) {
     if (!rc) {
       rc = w->status;
-      if (rc) failed_error(s);
+      if (rc == MT_EIO) failed_error(s);
+      else if (rc) mt_set_error(rc, "the leader could not frame this write group: %s", mt_strerror(rc));
     }
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&w->cv);
@@ -665,20 +680,21 @@ static int commit(mt_store *s, waiter *w) {
     if (x == last) break;
   }
   s->last_group = members;
+  bool fatal = true;
   if (seq - 1 > MT_SEQ_MAX) {
     rc = mt_set_error(MT_EIO, "sequence numbers are exhausted (MT_SEQ_MAX reached)");
   } else {
-    s->next_seq = seq;
+    s->next_seq = seq; /* a group that fails leaves a gap: harmless */
     pthread_mutex_unlock(&s->mu);
-    rc = s->wal ? log_group(s, w, last) : MT_OK;
+    rc = s->wal ? log_group(s, w, last, &fatal) : MT_OK;
     if (!rc) rc = apply_group(s, w, last);
     if (!rc) atomic_store_explicit(&s->visible_seq, seq - 1, memory_order_release);
     pthread_mutex_lock(&s->mu);
   }
-  if (rc) set_failed(s, rc);
-  else atomic_fetch_add_explicit(&s->groups, 1, memory_order_relaxed);
+  if (rc && fatal) set_failed(s, rc);
+  else if (!rc) atomic_fetch_add_explicit(&s->groups, 1, memory_order_relaxed);
   for (waiter *x = w;; x = x->next) {
-    x->status = rc ? MT_EIO : MT_OK;
+    x->status = !rc ? MT_OK : fatal ? MT_EIO : rc;
     x->done = true;
     if (x != w) pthread_cond_signal(&x->cv);
     if (x == last) break;

@@ -82,6 +82,10 @@ int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_heade
  * frames the concatenation of n pieces as one record. */
 int mt_wal_writer_add(mt_wal_writer *w, const void *payload, size_t len);
 int mt_wal_writer_addv(mt_wal_writer *w, const mt_slice *parts, int n);
+/* Makes room to frame `records` records of `bytes` payload bytes in all,
+ * so that the adds that follow cannot fail for memory (MT_ENOMEM here
+ * leaves the writer as it was). */
+int mt_wal_writer_reserve(mt_wal_writer *w, size_t bytes, size_t records);
 /* Writes everything pending with one append. */
 int mt_wal_writer_flush(mt_wal_writer *w);
 int mt_wal_writer_sync(mt_wal_writer *w);

@@ -162,6 +162,12 @@ int mt_wal_writer_add(mt_wal_writer *w, const void *payload, size_t len) {
   return mt_wal_writer_addv(w, &one, 1);
 }
 
+int mt_wal_writer_reserve(mt_wal_writer *w, size_t bytes, size_t records) {
+  if (w->failed) return mt_set_error(MT_EIO, "WAL %s failed earlier; no more writes", mt_file_path(w->file));
+  size_t need = framed_bound(bytes) + records * 2 * MT_WAL_HEADER;
+  return need < bytes ? mt_set_error(MT_ENOMEM, "WAL group of %zu bytes is too large", bytes) : reserve(w, need);
+}
+
 static int fail(mt_wal_writer *w, int rc) {
   w->failed = rc;
   return rc;
