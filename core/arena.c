@@ -30,8 +30,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#define MIN_STEP ((size_t)4 << 10)
+#define MIN_STEP ((size_t)4 << 10) /* or the page size, if bigger */
 #define MAX_STEP ((size_t)2 << 20)
 #define HUGE_FROM ((size_t)8 << 20)
 #define CHUNK ((size_t)32 << 10) /* a contended thread's private chunk */
@@ -43,7 +44,8 @@ struct mt_arena {
   _Atomic size_t used;
   _Atomic size_t committed;
   _Atomic bool contended;
-  size_t step;
+  size_t step; /* the next commit step: a multiple of page */
+  size_t page;
   uint64_t id;
   pthread_mutex_t grow;
 };
@@ -71,7 +73,9 @@ mt_arena *mt_arena_new(void) {
   atomic_init(&a->used, 0);
   atomic_init(&a->committed, 0);
   atomic_init(&a->contended, false);
-  a->step = MIN_STEP;
+  long page = sysconf(_SC_PAGESIZE);
+  a->page = page > 0 ? (size_t)page : MIN_STEP;
+  a->step = a->page > MIN_STEP ? a->page : MIN_STEP;
   a->id = atomic_fetch_add_explicit(&next_arena_id, 1, memory_order_relaxed);
   pthread_mutex_init(&a->grow, NULL);
   return a;
@@ -97,7 +101,7 @@ static bool commit(mt_arena *a, size_t need) {
   size_t have = atomic_load_explicit(&a->committed, memory_order_relaxed);
   while (ok && have < need) {
     size_t step = a->step;
-    if (need - have > step) step = need - have;
+    if (need - have > step) step = (need - have + a->page - 1) & ~(a->page - 1); /* mprotect takes pages */
     if (step >= MAX_STEP) /* end on a huge-page boundary so the next step is one whole huge page */
       step = ((have + step + MAX_STEP - 1) & ~(MAX_STEP - 1)) - have;
     if (step > MT_ARENA_RESERVE - have) {

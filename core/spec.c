@@ -135,7 +135,9 @@ int mt_spec_parse(const char *spec, const mt_rep_ops **ops, int64_t params[MT_MA
       return mt_set_error(MT_EINVAL, "spec: expected '=' after '%s'; expected %s=<%s>", p->name,
                           p->name, range);
     }
-    if (seen[idx]) return mt_set_error(MT_EINVAL, "spec: parameter '%s' given twice", p->name);
+    if (seen[idx])
+      return mt_set_error(MT_EINVAL, "spec: parameter '%s' given twice; parameters of %s: %s", p->name,
+                          o->name, list);
     seen[idx] = true;
     const char *v = key + kn + 1;
     size_t vn = strcspn(v, ",");

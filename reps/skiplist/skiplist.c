@@ -270,7 +270,7 @@ static const uint8_t *sl_get(mt_rep *sl, mt_slice key, uint64_t snapshot) {
   if (!n) return NULL;
   mt_slice k = mt_entry_key(n);
   bool same = sl->cmp->compare ? sl->cmp->compare(sl->cmp->ctx, k, key) == 0
-                               : k.len == key.len && memcmp(k.data, key.data, k.len) == 0;
+                               : k.len == key.len && (!k.len || memcmp(k.data, key.data, k.len) == 0);
   return same ? n : NULL;
 }
 
