@@ -554,7 +554,6 @@ int main(int argc, char **argv) {
   if (!g) return 1;
   mtw_config_default(&g->cfg);
   g->cfg.num = DEFAULT_NUM;
-  g->cfg.cap_s = 10;
   if (parse_args(argc, argv, &o, &g->cfg)) return 2;
   g->mix_text = o.mix ? o.mix : "read:70,write:25,scan:5";
   if (o.list) {

@@ -110,24 +110,58 @@ static void print_errors(const mtb_grid *g) {
   }
 }
 
+static void fmt_counter(char *buf, size_t cap, double v) {
+  if (v < 1000) snprintf(buf, cap, "%.3g", v);
+  else fmt_rate(buf, cap, v);
+}
+
+/* Workload-specific figures of each cell's last run; a figure that every
+ * rep shares (e.g. a mix's read count) is printed once per workload. */
 static void print_counters(const mtb_grid *g) {
   bool header = false;
-  for (size_t w = 0; w < g->nwls; w++)
+  for (size_t w = 0; w < g->nwls; w++) {
+    const mtb_run_fig *first = NULL;
+    bool same[MTW_MAX_COUNTERS];
+    for (int i = 0; i < MTW_MAX_COUNTERS; i++) same[i] = true;
     for (size_t r = 0; r < g->nreps; r++) {
       const mtb_cell *c = &g->cells[r][w];
-      if (c->error[0] || !c->nruns || !c->runs[c->nruns - 1].ncounters) continue;
-      if (!header) printf("workload figures (last run):\n");
-      header = true;
+      if (c->error[0] || !c->nruns) continue;
       const mtb_run_fig *f = &c->runs[c->nruns - 1];
-      printf("  %s/%s:", g->specs[r], g->wl_names[w]);
-      for (int i = 0; i < f->ncounters; i++) {
-        char v[32];
-        if (f->cvalue[i] < 1000) snprintf(v, sizeof v, "%.3g", f->cvalue[i]);
-        else fmt_rate(v, sizeof v, f->cvalue[i]);
-        printf(" %s=%s", f->cname[i], v);
-      }
+      if (!first) first = f;
+      for (int i = 0; i < f->ncounters; i++)
+        same[i] &= i < first->ncounters && f->cvalue[i] == first->cvalue[i];
+    }
+    if (!first || !first->ncounters) continue;
+    if (!header) printf("workload figures (last run):\n");
+    header = true;
+    bool any_same = false, any_diff = false;
+    for (int i = 0; i < first->ncounters; i++) {
+      any_same |= same[i];
+      any_diff |= !same[i];
+    }
+    char v[32];
+    if (any_same) {
+      printf("  %s, every rep:", g->wl_names[w]);
+      for (int i = 0; i < first->ncounters; i++)
+        if (same[i]) {
+          fmt_counter(v, sizeof v, first->cvalue[i]);
+          printf(" %s=%s", first->cname[i], v);
+        }
       printf("\n");
     }
+    for (size_t r = 0; r < g->nreps && any_diff; r++) {
+      const mtb_cell *c = &g->cells[r][w];
+      if (c->error[0] || !c->nruns) continue;
+      const mtb_run_fig *f = &c->runs[c->nruns - 1];
+      printf("  %s/%s:", g->specs[r], g->wl_names[w]);
+      for (int i = 0; i < f->ncounters; i++)
+        if (!same[i]) {
+          fmt_counter(v, sizeof v, f->cvalue[i]);
+          printf(" %s=%s", f->cname[i], v);
+        }
+      printf("\n");
+    }
+  }
 }
 
 static void print_grid(const mtb_grid *g) {

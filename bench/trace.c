@@ -176,6 +176,7 @@ int wl_trace(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   }
   const mtw_trace *t = ctx->trace;
   if (!wl_values_reserve(ctx, t->max_vlen)) return wl_fail(out, "out of memory");
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   mt_iter *it = NULL;
   if (wl_memtable(ctx, &m, out)) return -1;

@@ -9,8 +9,9 @@
  *  1. ctx->keys[k] holds keys 0..n-1 of kind k at key size ks, packed.
  *  2. ctx->values is 'a'..'z' repeated: value i (size vs) is
  *     ctx->values + mix(i) % 26, byte for byte the anchors' wl_value.
- *  3. ctx->fixture, when set, is frozen and holds fixture_n random keys of
- *     size fixture_ks with values of fixture_vs bytes.
+ *  3. ctx->fixture, when set, holds fixture_n random keys of size
+ *     fixture_ks with values of fixture_vs bytes; wl_fixture freezes it
+ *     before any read workload sees it.
  */
 #ifndef MTBENCH_WL_INTERNAL_H
 #define MTBENCH_WL_INTERNAL_H
@@ -103,6 +104,10 @@ int64_t wl_fill_random(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, size
 /* The frozen fixture of n random keys at (ks, vs), built untimed if absent. */
 mt_memtable *wl_fixture(mtw_ctx *ctx, size_t ks, size_t vs, uint64_t *filled,
                         mtw_result *out);
+/* Frees the fixture.  Workloads that build their own memtable call it
+ * first, so that (as in the anchors) no other table is alive while they
+ * run; the next read workload rebuilds the fixture untimed. */
+void wl_drop_fixture(mtw_ctx *ctx);
 /* Index sequence of n picks over [0, range) by dist (salt varies uniform). */
 uint32_t *wl_picks(mtw_dist dist, double theta, uint64_t n, uint64_t range, uint64_t salt);
 

@@ -197,10 +197,13 @@ static void set_fixture(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, siz
   ctx->fixture_vs = vs;
 }
 
+void wl_drop_fixture(mtw_ctx *ctx) { set_fixture(ctx, NULL, 0, 0, 0); }
+
 mt_memtable *wl_fixture(mtw_ctx *ctx, size_t ks, size_t vs, uint64_t *filled,
                         mtw_result *out) {
   if (!ctx->fixture || ctx->fixture_ks != ks || ctx->fixture_vs != vs ||
       ctx->fixture_n == 0) {
+    wl_drop_fixture(ctx);
     mt_memtable *m;
     if (wl_memtable(ctx, &m, out)) return NULL;
     mtw_result fill = {0};
@@ -227,6 +230,7 @@ static int wl_fillrandom(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   size_t ks = wl_key_size(ctx, w), vs = wl_value_size(ctx, w);
   mt_memtable *m;
   if (!wl_keys_get(ctx, KEYS_RANDOM, ctx->cfg.num, ks)) return wl_fail(out, "out of memory");
+  wl_drop_fixture(ctx);
   if (wl_memtable(ctx, &m, out)) return -1;
   int64_t n = wl_fill_random(ctx, m, ctx->cfg.num, ks, vs, out);
   if (n < 0) {
@@ -373,6 +377,7 @@ static int wl_fillseq(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   uint64_t n = ctx->cfg.num;
   const uint8_t *keys = wl_keys_get(ctx, KEYS_SEQ, n, ks);
   if (!keys || !wl_values_reserve(ctx, vs)) return wl_fail(out, "out of memory");
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   if (wl_memtable(ctx, &m, out)) return -1;
   uint64_t i = 0;
@@ -430,6 +435,7 @@ static int wl_fillrandom_threads(mtw_ctx *ctx, const mtw_workload *w, mtw_result
     free(f);
     return wl_fail(out, "out of memory");
   }
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   if (wl_memtable(ctx, &m, out)) {
     free(f);
@@ -531,6 +537,11 @@ const char *mtw_display_name(const mtw_workload *w, const mtw_config *c, char *b
 
 int mtw_ctx_new(mtw_ctx **out, const char *spec, const mtw_config *c, char *err, size_t cap) {
   *out = NULL;
+  const char *dflt[1] = {"skiplist"};
+  if (!spec) { /* the default rep, by name */
+    mt_rep_names(dflt, 1);
+    spec = dflt[0];
+  }
   if (c->key_size < 16 || c->num == 0 || c->num > UINT32_MAX || c->prefixes == 0) {
     snprintf(err, cap, "need key size >= 16, 0 < num <= %u, prefixes > 0", UINT32_MAX);
     return MT_EINVAL;

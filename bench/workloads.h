@@ -93,7 +93,8 @@ const mtw_workload *mtw_find(const char *name); /* display or template name */
 const char *mtw_display_name(const mtw_workload *w, const mtw_config *c, char *buf,
                              size_t cap);
 
-/* A context for one rep.  MT_OK, or an error with a message in err. */
+/* A context for one rep (spec NULL: the default rep).  MT_OK, or an error
+ * with a message in err. */
 int mtw_ctx_new(mtw_ctx **out, const char *spec, const mtw_config *c, char *err, size_t cap);
 void mtw_ctx_free(mtw_ctx *ctx);
 const char *mtw_ctx_spec(const mtw_ctx *ctx); /* canonical spec of the rep */

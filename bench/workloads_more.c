@@ -100,6 +100,7 @@ int wl_readwhilewriting(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     free(pick);
     return wl_fail(out, "out of memory");
   }
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   if (wl_memtable(ctx, &m, out)) {
     free(pick);
@@ -195,6 +196,7 @@ int wl_mix_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     int r = (int)(wl_mix(i ^ 0x6d6978ULL) % 100);
     kind[i] = r < mix.read ? 0 : r < mix.read + mix.write ? 1 : 2;
   }
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   mt_iter *it = NULL;
   int rc = -1;
@@ -311,6 +313,7 @@ int wl_updateheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     free(pick);
     return wl_fail(out, "out of memory");
   }
+  wl_drop_fixture(ctx);
   mt_memtable *m;
   if (wl_memtable(ctx, &m, out)) {
     free(pick);
