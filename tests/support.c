@@ -56,9 +56,23 @@ int fail_alloc_failed(void) { return (int)atomic_load(&failed); }
 
 void clear_last_error(void) { mt_set_error(MT_OK, "%s", ""); }
 
+/* Every registered rep, or with MT_TEST_REPS=a,b set only those. */
 size_t rep_list(const char **names, size_t cap) {
   size_t n = mt_rep_names(names, cap);
-  return n < cap ? n : cap;
+  if (n > cap) n = cap;
+  const char *only = getenv("MT_TEST_REPS");
+  if (!only || !*only) return n;
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(names[i]);
+    for (const char *p = only; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+      if (strcspn(p, ",") == len && !strncmp(p, names[i], len)) {
+        names[kept++] = names[i];
+        break;
+      }
+    }
+  }
+  return kept;
 }
 
 /* ---- 3. the reference model ----------------------------------------------------------- */
