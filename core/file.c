@@ -131,7 +131,8 @@ int mt_file_sync(mt_file *f) {
   if (err) return io_error("fdatasync", f->path, err);
   if (fdatasync(f->fd) != 0) return io_error("fdatasync", f->path, errno);
   const mt_file_fault *h = atomic_load_explicit(&fault_hook, memory_order_acquire);
-  if (h && h->synced) h->synced(h->ctx, f->path, f->size);
+  struct stat st; /* the whole file is durable now, also one opened to read */
+  if (h && h->synced && fstat(f->fd, &st) == 0) h->synced(h->ctx, f->path, (uint64_t)st.st_size);
   return MT_OK;
 }
 

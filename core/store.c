@@ -332,6 +332,19 @@ static int replay_segment(replay *rp, uint64_t number, bool last) {
   return rc;
 }
 
+/* fdatasync of a segment another process wrote: its page-cache bytes
+ * become durable before a newer segment exists. */
+static int sync_segment(mt_store *s, uint64_t number) {
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  mt_file *f;
+  int rc = mt_file_open_read(&f, path);
+  if (rc) return rc == MT_NOTFOUND ? MT_OK : rc;
+  rc = mt_file_sync(f);
+  int crc = mt_file_close(f);
+  return rc ? rc : crc;
+}
+
 /* Writes the recovered memtable into a fresh SUPERSEDES segment (invariant
  * 5) and makes it the live one. */
 static int rewrite(mt_store *s, uint64_t number) {
@@ -394,7 +407,7 @@ static int recover(mt_store *s) {
   seglist l = {NULL, 0, 0, s};
   rc = mt_dir_list(s->dir, collect, &l);
   if (rc) goto out;
-  qsort(l.n, l.len, sizeof *l.n, cmp_u64);
+  if (l.len) qsort(l.n, l.len, sizeof *l.n, cmp_u64);
 
   /* The newest segment flagged SUPERSEDES makes every older one obsolete. */
   size_t base = 0;
@@ -431,7 +444,8 @@ static int recover(mt_store *s) {
     if (!rc && l.len) rc = remove_segments(s, l.n[0], next);
     s->first_segment = next;
   } else {
-    rc = new_segment(s, next, 0, false, &s->wal);
+    if (l.len) rc = sync_segment(s, l.n[l.len - 1]); /* see switch_memtable */
+    if (!rc) rc = new_segment(s, next, 0, false, &s->wal);
     if (!rc) atomic_store_explicit(&s->segment, next, memory_order_relaxed);
     /* superseded leftovers of an interrupted cleanup */
     if (!rc && base) rc = remove_segments(s, l.n[0], l.n[base]);
@@ -1062,7 +1076,15 @@ static int switch_memtable(mt_store *s) {
   int rc = mt_memtable_new(&m, s->rep, s->cmp.compare ? &s->cmp : NULL);
   if (rc) return rc;
   mt_wal_writer *w = NULL;
-  if (s->dir) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, false, &w);
+  /* The old segment is durable before a newer one exists: a torn tail can
+   * only ever be in the last segment (what tolerate-tail relies on). */
+  if (s->dir) rc = mt_wal_writer_sync(s->wal);
+  if (rc) {
+    pthread_mutex_lock(&s->mu);
+    set_failed(s, rc);
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (s->dir && !rc) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, false, &w);
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
     saved_error e;

@@ -9,7 +9,8 @@
  * durable, and the parent cuts every file back to that length plus a
  * random part of the unsynced bytes, some of them zeroed (pages that never
  * reached the disk).  After each round the store must reopen and hold a
- * prefix of the key sequence no shorter than what was acknowledged. */
+ * prefix of the key sequence no shorter than what was acknowledged (under
+ * MT_SYNC_NONE with a power loss: still a prefix, and the open works). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,7 +188,8 @@ static void kill_loop(mt_sync sync, bool lose_power) {
     if (rc) fail_msg("round %d: reopen failed: %s", round, mt_last_error());
     long n = check_prefix(s);
     if (n < 0) fail_msg("round %d: not a prefix (bad key %ld)", round, -1 - n);
-    if (n < acked) fail_msg("round %d: %ld keys but %ld were acknowledged", round, n, acked);
+    if (n < acked && (sync == MT_SYNC_ALWAYS || !lose_power))
+      fail_msg("round %d: %ld keys but %ld were acknowledged", round, n, acked);
     assert_int_equal(mt_store_close(s), MT_OK);
     total = n;
   }
@@ -198,11 +200,14 @@ static void kill_loop(mt_sync sync, bool lose_power) {
 
 static void kill9_sync_none(void **state) { kill_loop(MT_SYNC_NONE, false); }
 static void kill9_sync_always_power_loss(void **state) { kill_loop(MT_SYNC_ALWAYS, true); }
+/* no promise about acknowledged writes, but still a prefix and an open */
+static void kill9_sync_none_power_loss(void **state) { kill_loop(MT_SYNC_NONE, true); }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(kill9_sync_none, setup, teardown),
       cmocka_unit_test_setup_teardown(kill9_sync_always_power_loss, setup, teardown),
+      cmocka_unit_test_setup_teardown(kill9_sync_none_power_loss, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
