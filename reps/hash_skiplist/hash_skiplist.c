@@ -18,11 +18,16 @@
  * one every key goes to a single group (the rep is then one skip list)
  * unless cmp_by_prefix=1 promises that it does.
  *
- * Freeze builds a sorted index (one entry pointer per entry, in the arena,
- * counted): groups hold contiguous runs of it, filled by walking up to LANES
- * groups side by side so the pointer chases overlap.  Iterators positioned
- * after freeze read the index (scans prefetch ahead; prev is one step);
- * seeks go through the group's run by binary search.
+ * Node links, bucket heads and chain links are 32-bit offsets from the
+ * arena's base in 4-byte units (0 = none), as in reps/skiplist.
+ *
+ * Freeze builds a sorted index (8 bytes per entry: the node's offset and a
+ * 4-byte key fence; heap, reported by memory_outside_arena with the bucket
+ * array): groups hold contiguous runs of it, filled by walking up to LANES
+ * groups side by side so the pointer chases overlap.  Frozen gets and seeks
+ * binary-search their group's run, comparing fences and touching an entry
+ * only on a tie; iterators positioned after freeze read the index (scans
+ * prefetch ahead; prev is one step).
  *
  * Thread safety:
  *  - Readers take no lock; every link (group lists, directory, bucket chains,
