@@ -101,7 +101,8 @@ static double store_rate(const char *dir, mt_sync sync, uint64_t n, int threads,
   return (double)(n * (uint64_t)threads) / dt;
 }
 
-/* write(2) calls of `size` bytes each to a fresh file; returns calls/s. */
+/* write(2) calls of `size` bytes each (a key made like the store's) to a
+ * fresh file; returns calls/s. */
 static double write_rate(const char *dir, uint64_t n, size_t size) {
   char p[4200];
   snprintf(p, sizeof p, "%s/plain.dat", dir);
@@ -110,8 +111,10 @@ static double write_rate(const char *dir, uint64_t n, size_t size) {
   char *buf = malloc(size);
   memset(buf, 'w', size);
   double t0 = now();
-  for (uint64_t i = 0; i < n; i++) {
-    buf[i % size] = (char)i;
+  for (uint64_t i = 0; i < n; i++) { /* the same key making as the store's loop */
+    char k[17];
+    make_key(k, i);
+    memcpy(buf + size - 16, k, 16);
     if (write(fd, buf, size) != (ssize_t)size) die("write", MT_EIO);
   }
   double dt = now() - t0;
