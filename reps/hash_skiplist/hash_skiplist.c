@@ -591,7 +591,7 @@ static size_t hs_memory_outside_arena(const mt_rep *r) {
 static bool same_key(const struct mt_rep *r, const node *n, mt_slice key) {
   mt_slice k = mt_entry_key(n);
   return r->cmp->compare ? r->cmp->compare(r->cmp->ctx, k, key) == 0
-                         : k.len == key.len && memcmp(k.data, key.data, k.len) == 0;
+                         : k.len == key.len && (k.len == 0 || memcmp(k.data, key.data, k.len) == 0);
 }
 
 /* Frozen: the first position of group g's run whose entry is > (key, seq)
