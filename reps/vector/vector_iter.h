@@ -29,6 +29,10 @@ struct mt_rep_iter {
   int cur;        /* source of the current entry; -1: invalid */
   uint32_t cur_h; /* the current entry */
   uint32_t *tail; /* private sorted tail: tail_cap handles, then tail_cap of scratch */
+  /* frozen forward steps: the chunks holding the current slot and the one
+   * PREFETCH_AHEAD slots on, cached so a step is one load */
+  const _Atomic uint32_t *cur_c, *ahead_c;
+  uint64_t cur_base, ahead_base;
   size_t tail_n, tail_cap;
   runv run[MAX_RUNS];
   int64_t pos[MAX_RUNS + 1];
@@ -227,7 +231,17 @@ static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   it_run(it, OP_SEEK_PREV, key, seq);
 }
 
-#define PREFETCH_AHEAD 6
+#define PREFETCH_AHEAD 16
+
+/* Slot i through a one-chunk cache (frozen: slots no longer change). */
+static inline uint32_t cached_slot(const struct mt_rep *r, const _Atomic uint32_t **c, uint64_t *base,
+                                   uint64_t i) {
+  if (!*c || i - *base >= CHUNK_SLOTS) {
+    *base = i & ~(CHUNK_SLOTS - 1);
+    *c = chunk_of(r, i)->slot;
+  }
+  return atomic_load_explicit(&(*c)[i - *base], memory_order_relaxed);
+}
 
 static void it_next(mt_rep_iter *it) {
   if (it->frozen && it->nruns == 1 && it->fwd) { /* one sorted run: step */
@@ -237,8 +251,9 @@ static void it_next(mt_rep_iter *it) {
       it->cur = -1;
       return;
     }
-    if (p + PREFETCH_AHEAD < v->n) __builtin_prefetch(ent(it->r, slot_get(it->r, v->start + p + PREFETCH_AHEAD)));
-    it->cur_h = slot_get(it->r, v->start + p);
+    if (p + PREFETCH_AHEAD < v->n)
+      __builtin_prefetch(ent(it->r, cached_slot(it->r, &it->ahead_c, &it->ahead_base, v->start + p + PREFETCH_AHEAD)));
+    it->cur_h = cached_slot(it->r, &it->cur_c, &it->cur_base, v->start + p);
     return;
   }
   it_run(it, OP_NEXT, no_key, 0);
