@@ -520,7 +520,7 @@ static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
   const uint8_t *e = entry_of(N(t, x));
   mt_slice k = mt_entry_key(e);
   bool same = t->cmp->compare ? t->cmp->compare(t->cmp->ctx, k, key) == 0
-                              : k.len == key.len && memcmp(k.data, key.data, k.len) == 0;
+                              : k.len == key.len && (!k.len || memcmp(k.data, key.data, k.len) == 0);
   return same ? e : NULL;
 }
 
