@@ -44,10 +44,12 @@
  *  4. Live segments are numbered first_segment .. wal's number without
  *     gaps; segments below imm_limit hold the data of imm.  A segment is
  *     deleted only after the memtable holding its data went to the sink.
- *  5. After recovery tolerated any damage, the recovered memtable is
- *     rewritten into a fresh segment flagged SUPERSEDES (written as .tmp,
- *     synced, renamed, directory synced) before the damaged segments are
- *     removed, so a later open never meets that damage again.
+ *  5. A segment becomes live only whole: it is written under a .tmp name
+ *     (header, and for a rewrite all its entries), synced, renamed and the
+ *     directory synced; leftover .tmp files are removed at open.  After
+ *     recovery tolerated any damage, the recovered memtable is rewritten
+ *     into such a segment flagged SUPERSEDES before the damaged segments
+ *     are removed, so a later open never meets that damage again.
  */
 #include "internal.h"
 #include "wal.h"
@@ -149,26 +151,39 @@ static int restore_error(const saved_error *e, int rc) { return mt_set_error(rc,
 
 /* ---- segments ----------------------------------------------------------------- */
 
-/* Creates segment `number` (at its final name, or .tmp for a rewrite) with
- * its header record.  A final one is synced with its directory. */
-static int new_segment(mt_store *s, uint64_t number, uint8_t flags, bool tmp, mt_wal_writer **out) {
+/* Makes the segment being written at its .tmp name live: sync it, rename
+ * it to its final name, sync the directory.  On failure w is closed and
+ * the file removed (it holds nothing acknowledged). */
+static int publish_segment(mt_store *s, mt_wal_writer *w, uint64_t number) {
   char path[PATH_CAP];
-  seg_path(s, path, number, tmp ? ".tmp" : "");
-  mt_wal_header h = {MT_WAL_VERSION, number, load_visible(s), flags,
-                     {s->cmp_name, strlen(s->cmp_name)}};
-  int rc = mt_wal_writer_open(out, path, &h);
-  if (rc || tmp) return rc;
-  rc = mt_wal_writer_sync(*out);
+  seg_path(s, path, number, "");
+  int rc = mt_wal_writer_sync(w);
+  if (!rc) rc = mt_wal_writer_rename(w, path);
   if (!rc) rc = mt_dir_sync(s->dir);
   if (rc) {
     saved_error e;
     save_error(&e);
-    mt_wal_writer_close(*out);
-    *out = NULL;
+    snprintf(path, sizeof path, "%s", mt_wal_writer_path(w));
+    mt_wal_writer_close(w);
     mt_path_remove(path);
     return restore_error(&e, rc);
   }
   return MT_OK;
+}
+
+/* Creates segment `number` with its header record under its .tmp name, so
+ * a crash never leaves a live segment with a torn header; publish makes it
+ * live right away (a rewrite publishes after writing its entries). */
+static int new_segment(mt_store *s, uint64_t number, uint8_t flags, bool publish, mt_wal_writer **out) {
+  char path[PATH_CAP];
+  seg_path(s, path, number, ".tmp");
+  mt_wal_header h = {MT_WAL_VERSION, number, load_visible(s), flags,
+                     {s->cmp_name, strlen(s->cmp_name)}};
+  int rc = mt_wal_writer_open(out, path, &h);
+  if (rc || !publish) return rc;
+  rc = publish_segment(s, *out, number);
+  if (rc) *out = NULL;
+  return rc;
 }
 
 /* Removes segments [from, to) oldest first (invariant 4), then syncs the
@@ -349,7 +364,7 @@ static int sync_segment(mt_store *s, uint64_t number) {
  * 5) and makes it the live one. */
 static int rewrite(mt_store *s, uint64_t number) {
   mt_wal_writer *w;
-  int rc = new_segment(s, number, MT_WAL_FLAG_SUPERSEDES, true, &w);
+  int rc = new_segment(s, number, MT_WAL_FLAG_SUPERSEDES, false, &w);
   if (rc) return rc;
   mt_iter *it = NULL;
   uint8_t *chunk = mt_malloc(REWRITE_CHUNK);
@@ -385,17 +400,18 @@ static int rewrite(mt_store *s, uint64_t number) {
   }
   mt_iter_free(it);
   mt_free(chunk);
-  char path[PATH_CAP];
-  seg_path(s, path, number, "");
-  if (!rc) rc = mt_wal_writer_sync(w);
-  if (!rc) rc = mt_wal_writer_rename(w, path);
-  if (!rc) rc = mt_dir_sync(s->dir);
-  if (rc) {
+  if (!rc) {
+    rc = publish_segment(s, w, number);
+  } else {
     saved_error e;
     save_error(&e);
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s", mt_wal_writer_path(w));
     mt_wal_writer_close(w);
-    return restore_error(&e, rc);
+    mt_path_remove(path);
+    restore_error(&e, rc);
   }
+  if (rc) return rc;
   s->wal = w;
   atomic_store_explicit(&s->segment, number, memory_order_relaxed);
   return MT_OK;
@@ -445,7 +461,7 @@ static int recover(mt_store *s) {
     s->first_segment = next;
   } else {
     if (l.len) rc = sync_segment(s, l.n[l.len - 1]); /* see switch_memtable */
-    if (!rc) rc = new_segment(s, next, 0, false, &s->wal);
+    if (!rc) rc = new_segment(s, next, 0, true, &s->wal);
     if (!rc) atomic_store_explicit(&s->segment, next, memory_order_relaxed);
     /* superseded leftovers of an interrupted cleanup */
     if (!rc && base) rc = remove_segments(s, l.n[0], l.n[base]);
@@ -1084,7 +1100,7 @@ static int switch_memtable(mt_store *s) {
     set_failed(s, rc);
     pthread_mutex_unlock(&s->mu);
   }
-  if (s->dir && !rc) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, false, &w);
+  if (s->dir && !rc) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, true, &w);
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
     saved_error e;
