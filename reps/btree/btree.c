@@ -108,7 +108,7 @@
 #define MAX_DEPTH 48  /* levels: with >= 2 children per inner node, enough for 2^47 leaves */
 #define PFX_STEP 4    /* raise a node's pfx at a split only by this many bytes or more */
 #define SCAN_RUN 16   /* nexts in a row that make an iterator a scan */
-#define SCAN_AHEAD 8  /* a scan prefetches the entry this many slots ahead */
+#define SCAN_AHEAD 16 /* a scan prefetches the entry this many slots ahead */
 
 #define LD(p) atomic_load_explicit((p), memory_order_acquire)
 #define ST(p, v) atomic_store_explicit((p), (v), memory_order_release)
@@ -129,7 +129,7 @@ struct node {
 _Static_assert(sizeof(node) <= HDR, "the node header fits one cache line");
 
 static const mt_rep_param bt_params[] = {
-    {"fanout", MT_PARAM_INT, 32, 4, 512, "entries per leaf and children per inner node"},
+    {"fanout", MT_PARAM_INT, 64, 4, 512, "entries per leaf and children per inner node"},
 };
 
 struct mt_rep {
@@ -269,11 +269,19 @@ static inline uint32_t clamp(uint32_t n, uint32_t lo, uint32_t hi) {
 /* Asks for the lines a search of x reads, all at once so that their misses
  * overlap: the header and chunks, then a leaf's handles or an inner node's
  * children. */
+static inline void prefetch_line(const void *p) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  /* volatile: GCC deletes loops of __builtin_prefetch as loops without effect */
+  __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+  __builtin_prefetch(p);
+#endif
+}
 static inline void prefetch_node(const tree *t, node *x, uint32_t level) {
   const char *p = (const char *)x, *q = (const char *)(level ? (void *)kids(t, x) : (void *)hands(t, x));
   size_t chunk_end = HDR + 8 * (size_t)t->fanout, arr = 8 * (size_t)t->fanout;
-  for (size_t off = 0; off < chunk_end; off += 64) __builtin_prefetch(p + off);
-  for (size_t off = 0; off < arr; off += 64) __builtin_prefetch(q + off);
+  for (size_t off = 0; off < chunk_end; off += 64) prefetch_line(p + off);
+  for (size_t off = 0; off < arr; off += 64) prefetch_line(q + off);
 }
 
 /* ---- descent -------------------------------------------------------------------- */
@@ -738,20 +746,20 @@ static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
   find_bwd(it->t, key, seq, true, &it->c);
 }
 
-/* A scan (SCAN_RUN nexts in a row) asks for entries SCAN_AHEAD slots ahead,
- * and for the next leaf when it enters one, so that the misses on entries
- * the caller reads overlap.  Short runs (seek, then a few nexts) do not. */
+/* A scan (SCAN_RUN nexts in a row) asks for the entry SCAN_AHEAD slots
+ * ahead, in this leaf or the next, so that the misses on the entries the
+ * caller reads overlap; entering a leaf it asks for the next leaf's header
+ * and first handles.  Short runs (a seek, then a few nexts) ask nothing.
+ * Unvalidated reads: a stale handle costs one useless prefetch. */
 static void scan_prefetch(const tree *t, const cursor *c, uint32_t n) {
-  hand_t *hs = hands(t, c->leaf);
-  if (c->idx == 0) {
-    for (uint32_t i = 1; i < SCAN_AHEAD && i < n; i++) __builtin_prefetch(LD(&hs[i]));
-    node *nx = LD(&c->leaf->next);
-    if (nx) {
-      __builtin_prefetch(nx);
-      __builtin_prefetch(hands(t, nx));
-    }
+  uint32_t ahead = c->idx + SCAN_AHEAD;
+  node *nx = LD(&c->leaf->next);
+  if (c->idx == 0 && nx) {
+    prefetch_line(nx);
+    for (uint32_t i = 0; i < SCAN_AHEAD && i < t->fanout; i += 8) prefetch_line(&hands(t, nx)[i]);
   }
-  if (c->idx + SCAN_AHEAD < n) __builtin_prefetch(LD(&hs[c->idx + SCAN_AHEAD]));
+  if (ahead < n) __builtin_prefetch(LD(&hands(t, c->leaf)[ahead]));
+  else if (nx && ahead - n < t->fanout) __builtin_prefetch(LD(&hands(t, nx)[ahead - n]));
 }
 
 static void it_next(mt_rep_iter *it) {
