@@ -147,17 +147,21 @@ int main(int argc, char **argv) {
   }
   struct mt_store_stats st;
   uint64_t wal_bytes;
-  /* 1. MT_SYNC_NONE vs write(2) of the same bytes, interleaved twice */
-  double put1 = store_rate(dir, MT_SYNC_NONE, num, 1, &wal_bytes, &st);
-  size_t rec = (size_t)((wal_bytes + num / 2) / num);
-  double plain1 = write_rate(dir, num, rec);
-  double plain2 = write_rate(dir, num, rec);
-  double put2 = store_rate(dir, MT_SYNC_NONE, num, 1, &wal_bytes, &st);
-  double put = put1 > put2 ? put1 : put2, plain = plain1 > plain2 ? plain1 : plain2;
+  /* 1. MT_SYNC_NONE vs write(2) of the same bytes: three interleaved
+   *    rounds, the best of each side (the machine is shared and noisy) */
+  double put = 0, plain = 0, puts[3], plains[3];
+  size_t rec = 0;
+  for (int r = 0; r < 3; r++) {
+    puts[r] = store_rate(dir, MT_SYNC_NONE, num, 1, &wal_bytes, &st);
+    rec = (size_t)((wal_bytes + num / 2) / num);
+    plains[r] = write_rate(dir, num, rec);
+    if (puts[r] > put) put = puts[r];
+    if (plains[r] > plain) plain = plains[r];
+  }
   printf("MT_SYNC_NONE   %llu puts, rep %s, %s keys, %zu WAL bytes per put\n", (unsigned long long)num, rep,
          seq_keys ? "ascending" : "random", rec);
-  printf("  store puts      %10.0f /s  (runs %.0f, %.0f)\n", put, put1, put2);
-  printf("  write(2) calls  %10.0f /s  (runs %.0f, %.0f)\n", plain, plain1, plain2);
+  printf("  store puts      %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", put, puts[0], puts[1], puts[2]);
+  printf("  write(2) calls  %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", plain, plains[0], plains[1], plains[2]);
   printf("  ratio           %10.2f     (target >= 0.80)\n", put / plain);
 
   /* 2. MT_SYNC_ALWAYS: 1 writer vs 2 writers */
