@@ -6,7 +6,8 @@
  * order without freezing.  The first get pays the lazy sort of everything
  * added so far; the figure is reported with it ("all") and without it
  * ("steady").  A second phase interleaves one add with one get (a
- * read-while-writing mix) and reports ns per get+add pair.  Last, for scale on
+ * read-while-writing mix) and reports ns per get+add pair, then N gets again
+ * (the runs the mix left get folded into one).  Last, for scale on
  * a noisy machine, the same N gets after freeze (the anchors' readrandom).
  *
  * Build by hand (no CMake target):
@@ -97,6 +98,12 @@ int main(int argc, char **argv) {
   if (hits != pairs) fprintf(stderr, "mixed: found %llu of %llu\n", (unsigned long long)hits, (unsigned long long)pairs);
   printf("add+get, mixed    %8.1f ns/pair over %llu pairs\n", (t5 - t4) * 1e9 / (double)pairs,
          (unsigned long long)pairs);
+  /* reads again, still active: the runs the mix left are folded into one */
+  hits = 0;
+  double t8 = now();
+  for (uint64_t i = 0; i < n; i++) hits += get(m, mix(i + 5) % n);
+  double t9 = now();
+  printf("get after the mix %8.1f ns/get (active; folds the runs once)\n", (t9 - t8) * 1e9 / (double)n);
   printf("memory            %8.1f B/entry\n", (double)mt_memtable_memory_usage(m) / (double)(n + pairs));
   mt_memtable_freeze(m);
   hits = 0;

@@ -24,8 +24,9 @@
  * and writes the result back in place over the same slots, HOLE-filling what
  * is left over.  Nothing is allocated for a run: the slots are the run, so
  * reads that merge never change the memory usage.  Merges are lazy: a reader
- * that finds a tail longer than TAIL_MAX merges first, and freeze merges
- * everything into one run.  A get therefore costs a binary search per run
+ * that finds a tail longer than TAIL_MAX merges first, a read-mostly phase
+ * folds the runs into one (count_read), and freeze merges everything into
+ * one run.  A get therefore costs a binary search per run
  * (O(log n) each, fewer than log_RATIO(n / TAIL_MAX) runs) plus a scan of at
  * most TAIL_MAX tail slots.
  *
@@ -120,6 +121,8 @@
 #define RATIO 4
 #define MAX_RUNS 48
 #define FENCE_MIN 64 /* runs shorter than this are searched without fences */
+#define READ_BATCH 256 /* a thread adds its gets to `reads` this many at a time */
+#define FOLD_MIN 4096  /* reads since a merge before several runs are folded into one */
 
 typedef struct chunk {
   _Atomic uint32_t slot[CHUNK_SLOTS];
@@ -151,6 +154,7 @@ struct mt_rep {
   _Atomic uint64_t run_start[MAX_RUNS], run_n[MAX_RUNS];
   _Atomic uint64_t run_meta[MAX_RUNS]; /* L << 32 | handle of the run's first entry */
   _Atomic bool frozen;
+  _Atomic uint64_t reads; /* gets since the last merge, counted READ_BATCH at a time */
   pthread_mutex_t merge_mu, slow_mu;
   /* the seq bitmap */
   _Atomic uint64_t seq_base;
@@ -372,6 +376,20 @@ static const uint8_t *run_find(const struct mt_rep *r, const runv *v, mt_slice k
   return same_key(r, ent(r, h), key) ? ent(r, h) : NULL;
 }
 
+/* Read-mostly phases end with one run: once a quarter of the entries' worth
+ * of gets (at least FOLD_MIN) found several runs and no merge happened
+ * meanwhile, fold them all (the fold costs about as much as the searches of
+ * the extra runs it saves).  With writes going on, tail merges reset the
+ * count and runs stay size-tiered. */
+static void count_read(struct mt_rep *r) {
+  static _Thread_local unsigned n;
+  if (++n % READ_BATCH) return;
+  uint64_t reads = atomic_fetch_add_explicit(&r->reads, READ_BATCH, memory_order_relaxed) + READ_BATCH;
+  uint64_t covered = atomic_load_explicit(&r->covered, memory_order_relaxed);
+  if (atomic_load_explicit(&r->nruns, memory_order_relaxed) > 1 && reads >= FOLD_MIN && reads >= covered / 4)
+    merge(r, true); /* MT_ENOMEM: keep the runs */
+}
+
 /* The newest entry of key with seq <= snap (exact: only seq == snap), or NULL. */
 static const uint8_t *find(struct mt_rep *r, mt_slice key, uint64_t snap, bool exact) {
   if (atomic_load_explicit(&r->frozen, memory_order_acquire)) {
@@ -382,6 +400,7 @@ static const uint8_t *find(struct mt_rep *r, mt_slice key, uint64_t snap, bool e
     return e && (!exact || mt_entry_seq(e) == snap) ? e : NULL;
   }
   bool merged = false;
+  count_read(r);
   for (;;) {
     uint64_t g = atomic_load_explicit(&r->gen, memory_order_acquire);
     if (g & 1) {

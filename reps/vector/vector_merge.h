@@ -153,6 +153,7 @@ static int merge_locked(struct mt_rep *r, bool full) {
   atomic_store_explicit(&r->nruns, j, memory_order_release);
   atomic_store_explicit(&r->covered, end, memory_order_release);
   atomic_store_explicit(&r->gen, g + 2, memory_order_release);
+  atomic_store_explicit(&r->reads, 0, memory_order_relaxed);
 
   if (acc) {
     sorted_free(r, &s);
