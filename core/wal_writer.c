@@ -209,10 +209,13 @@ int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_heade
   if (!rc) rc = mt_wal_writer_flush(w);
   mt_free(hdr);
   if (rc) {
+    char msg[512]; /* cleanup must not overwrite the reason */
+    snprintf(msg, sizeof msg, "%s", mt_last_error());
     if (w->file) {
       mt_file_close(w->file);
       mt_path_remove(path);
     }
+    mt_set_error(rc, "%s", msg);
     mt_free(w->pending);
     mt_free(w);
     return rc;
