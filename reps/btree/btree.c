@@ -21,15 +21,17 @@
  * With a custom comparator chunks are all 0 and every probe compares
  * entries.  pfx is raised at a split only when the new range shares
  * PFX_STEP more bytes (re-deriving chunks reads every entry of the node).
+ * A descent asks for every line of the next node it will search at once
+ * (header, chunks, and handles or children), so their misses overlap.
  *
  * Splits (no deletes in a memtable, so never a merge or a borrow).  A full
  * leaf splits before the insert that found it full, then the insert starts
  * again; m = F/2, or F-1 when the insert goes past the end of the last
  * leaf (sequential fills leave full leaves behind):
  *
- *   leaf, F = 4:      parent  [ .. | x | .. ]        [ .. | x | c | .. ]
- *                                   |           -->         |   |
- *                        [a b c d] <-> N             [a b] <-> [c d] <-> N
+ *   leaf, F = 4:   parent  [ .. s  t .. ]           [ .. s  c  t .. ]
+ *                                |          -->            |  |
+ *                  P <-> [a b c d] <-> N      P <-> [a b] <-> [c d] <-> N
  *
  *   The right half is a new leaf; c (its first entry) becomes the
  *   separator; the left half stays in place, so the first leaf never moves.
