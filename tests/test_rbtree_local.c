@@ -232,11 +232,80 @@ static void readers_beside_writer(void **state) {
   mt_memtable_unref(sh.m);
 }
 
+/* Small trees rotate near the root all the time: a reader crossing a
+ * rotation without the seqlock would miss keys. */
+#define SMALL_N 600
+typedef struct small {
+  mt_memtable *m;
+  uint64_t salt;
+  _Atomic uint64_t added;
+  _Atomic int failures;
+} small;
+
+static void small_key(char *k, size_t cap, const small *sm, uint64_t i) {
+  key_of(k, cap, (i * 7919 + sm->salt) % SMALL_N);
+}
+
+static void *small_writer(void *arg) {
+  small *sm = arg;
+  char k[32];
+  for (uint64_t i = 0; i < SMALL_N; i++) {
+    small_key(k, sizeof k, sm, i);
+    if (mt_memtable_add(sm->m, 1, MT_PUT, S(k), S("v")) != MT_OK) atomic_fetch_add(&sm->failures, 1);
+    atomic_store_explicit(&sm->added, i + 1, memory_order_release);
+  }
+  return NULL;
+}
+
+static void *small_reader(void *arg) {
+  small *sm = arg;
+  rng r = rng_seed(sm->salt + 1);
+  char k[32];
+  mt_iter *it;
+  if (mt_iter_new(&it, sm->m) != MT_OK) {
+    atomic_fetch_add(&sm->failures, 1);
+    return NULL;
+  }
+  while (atomic_load_explicit(&sm->added, memory_order_acquire) < SMALL_N) {
+    uint64_t n = atomic_load_explicit(&sm->added, memory_order_acquire);
+    if (!n) continue;
+    small_key(k, sizeof k, sm, rng_below(&r, n));
+    if (mt_memtable_get(sm->m, S(k), MT_SEQ_MAX, NULL, NULL) != MT_OK) atomic_fetch_add(&sm->failures, 1);
+    /* prev walks the parent links: it must land on a smaller key or nowhere */
+    mt_iter_seek(it, S(k));
+    if (!mt_iter_valid(it) || mt_iter_key(it).len != strlen(k) || memcmp(mt_iter_key(it).data, k, strlen(k)))
+      atomic_fetch_add(&sm->failures, 1);
+    mt_iter_prev(it);
+    if (mt_iter_valid(it) && memcmp(mt_iter_key(it).data, k, strlen(k)) >= 0) atomic_fetch_add(&sm->failures, 1);
+  }
+  mt_iter_free(it);
+  return NULL;
+}
+
+static void small_trees_rotating(void **state) {
+  int failures = 0;
+  for (int round = 0; round < 300; round++) {
+    small sm = {.salt = (uint64_t)round * 104729};
+    assert_int_equal(mt_memtable_new(&sm.m, "rbtree", NULL), MT_OK);
+    atomic_init(&sm.added, 0);
+    atomic_init(&sm.failures, 0);
+    pthread_t w, rd;
+    pthread_create(&rd, NULL, small_reader, &sm);
+    pthread_create(&w, NULL, small_writer, &sm);
+    pthread_join(w, NULL);
+    pthread_join(rd, NULL);
+    failures += atomic_load(&sm.failures);
+    assert_int_equal(mt_memtable_check(sm.m), MT_OK);
+    mt_memtable_unref(sm.m);
+  }
+  assert_int_equal(failures, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_bytewise),  cmocka_unit_test(random_reversed),
       cmocka_unit_test(sorted_orders),    cmocka_unit_test(out_of_memory),
-      cmocka_unit_test(readers_beside_writer),
+      cmocka_unit_test(readers_beside_writer), cmocka_unit_test(small_trees_rotating),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
