@@ -194,6 +194,60 @@ static void window_ties_and_comparators(void **state) {
   }
 }
 
+/* Several runs and an unsorted tail under one iterator: random moves with
+ * direction changes against the model (the k-way merge of the sources). */
+static void iterator_over_runs_and_tail(void **state) {
+  (void)state;
+  mt_memtable *m = open_vec("vector", NULL);
+  model md;
+  model_init(&md, NULL);
+  rng r = rng_seed(77);
+  char k[32];
+  for (int i = 0; i < 3000; i++) {
+    snprintf(k, sizeof k, "k%05u", (unsigned)rng_below(&r, 2000) * 2);
+    uint64_t seq = 1 + (uint64_t)i;
+    assert_int_equal(mt_memtable_add(m, seq, MT_PUT, S(k), S("v")), model_add(&md, seq, MT_PUT, S(k), S("v")));
+    if (i % 65 == 64 && i < 2950) expect_get(m, S("none"), MT_SEQ_MAX, MT_NOTFOUND, 0); /* merge now */
+  }
+  CHECK(m); /* several runs and a tail of up to 64 */
+  mt_iter *it;
+  assert_int_equal(mt_iter_new(&it, m), MT_OK);
+  size_t pos = md.n;
+  for (int step = 0; step < 20000; step++) {
+    int op = (int)rng_below(&r, 6);
+    if ((op == 2 || op == 3) && pos == md.n) op = 0;
+    snprintf(k, sizeof k, "k%05u", (unsigned)rng_below(&r, 4010));
+    switch (op) {
+      case 0: mt_iter_seek(it, S(k)); pos = model_lower_bound(&md, S(k)); break;
+      case 1: {
+        size_t u = model_upper_bound(&md, S(k));
+        mt_iter_seek_for_prev(it, S(k));
+        pos = u ? u - 1 : md.n;
+        break;
+      }
+      case 2: mt_iter_next(it); pos++; break;
+      case 3: mt_iter_prev(it); pos = pos ? pos - 1 : md.n; break;
+      case 4: mt_iter_seek_to_first(it); pos = 0; break;
+      default: mt_iter_seek_to_last(it); pos = md.n - 1; break;
+    }
+    if (!model_iter_at(&md, it, pos)) fail_msg("step %d op %d: not at model entry %zu", step, op, pos);
+  }
+  mt_iter_seek_to_first(it);
+  for (size_t i = 0; i < md.n; i++) { /* next, prev, next at every entry */
+    assert_true(model_iter_at(&md, it, i));
+    mt_iter_next(it);
+    if (i + 1 < md.n) {
+      mt_iter_prev(it);
+      assert_true(model_iter_at(&md, it, i));
+      mt_iter_next(it);
+    }
+  }
+  assert_false(mt_iter_valid(it));
+  mt_iter_free(it);
+  model_free(&md);
+  mt_memtable_unref(m);
+}
+
 /* An iterator made early keeps working while adds and merges go on and
  * across freeze: it never goes backwards, and it sees what existed before
  * it. */
@@ -407,6 +461,7 @@ int main(void) {
       cmocka_unit_test(bulk_then_read_active),
       cmocka_unit_test(seq_paths_against_model),
       cmocka_unit_test(window_ties_and_comparators),
+      cmocka_unit_test(iterator_over_runs_and_tail),
       cmocka_unit_test(iterator_across_merges),
       cmocka_unit_test(writers_and_reader),
       cmocka_unit_test(oom_every_allocation),
