@@ -417,6 +417,18 @@ static int rewrite(mt_store *s, uint64_t number) {
   return MT_OK;
 }
 
+/* Removes the listed segments n[0..count) oldest first, then syncs the
+ * directory. */
+static int remove_listed(mt_store *s, const uint64_t *n, size_t count) {
+  char path[PATH_CAP];
+  for (size_t i = 0; i < count; i++) {
+    seg_path(s, path, n[i], "");
+    int rc = mt_path_remove(path);
+    if (rc) return rc;
+  }
+  return count ? mt_dir_sync(s->dir) : MT_OK;
+}
+
 static int recover(mt_store *s) {
   int rc = mt_dir_create(s->dir);
   if (rc) return rc;
@@ -457,14 +469,14 @@ static int recover(mt_store *s) {
   uint64_t next = l.len ? l.n[l.len - 1] + 1 : 1;
   if (rp.damaged) {
     rc = rewrite(s, next);
-    if (!rc && l.len) rc = remove_segments(s, l.n[0], next);
+    if (!rc) rc = remove_listed(s, l.n, l.len);
     s->first_segment = next;
   } else {
     if (l.len) rc = sync_segment(s, l.n[l.len - 1]); /* see switch_memtable */
     if (!rc) rc = new_segment(s, next, 0, true, &s->wal);
     if (!rc) atomic_store_explicit(&s->segment, next, memory_order_relaxed);
     /* superseded leftovers of an interrupted cleanup */
-    if (!rc && base) rc = remove_segments(s, l.n[0], l.n[base]);
+    if (!rc) rc = remove_listed(s, l.n, base);
     s->first_segment = l.len ? l.n[base] : next;
   }
 out:

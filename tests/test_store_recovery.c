@@ -295,6 +295,54 @@ static void missing_middle_segment(void **state) {
   rm_rf(d);
 }
 
+/* Skip-corrupt keeps both sides of a hole, however far apart the numbers. */
+static void skip_over_missing_segments(void **state) {
+  char d[] = "/tmp/mt_rec_XXXXXX", p[512], q[512];
+  assert_non_null(mkdtemp(d));
+  fill_store(d, 0, 10); /* segment 1; then a far one with keys 20..29 */
+  uint64_t far = 999999999999ULL;
+  seg(q, d, far);
+  mt_wal_header h = {MT_WAL_VERSION, far, 20, 0, {"bytewise", 8}};
+  mt_wal_writer *w;
+  assert_int_equal(mt_wal_writer_open(&w, q, &h), MT_OK);
+  static uint8_t rec[8192];
+  uint8_t *e = rec + MT_WAL_BATCH_FIXED;
+  rec[0] = MT_WAL_TAG_BATCH;
+  uint64_t seq = 21;
+  uint32_t count = 10;
+  memcpy(rec + 1, &seq, 8);
+  memcpy(rec + 9, &count, 4);
+  char k[16], v[128];
+  for (int i = 20; i < 30; i++) {
+    key_of(k, i);
+    e = mt_wal_entry_encode(e, MT_PUT, S(k), (mt_slice){v, value_of(v, i, vsize)});
+  }
+  assert_int_equal(mt_wal_writer_add(w, rec, (size_t)(e - rec)), MT_OK);
+  assert_int_equal(mt_wal_writer_flush(w), MT_OK);
+  assert_int_equal(mt_wal_writer_close(w), MT_OK);
+  (void)p;
+  mt_store *s;
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_SKIP_CORRUPT), MT_OK);
+  struct mt_store_stats st;
+  mt_store_stats(s, &st);
+  assert_int_equal(st.dropped_records, 1);
+  mt_iter *it;
+  assert_int_equal(mt_store_iter(&it, s, MT_SEQ_MAX), MT_OK);
+  int n = 0, i = 0;
+  for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it), n++, i++) {
+    if (i == 10) i = 20; /* segments 2 .. far-1 are missing */
+    key_of(k, i);
+    assert_memory_equal(mt_iter_key(it).data, k, strlen(k));
+  }
+  mt_iter_free(it);
+  assert_int_equal(n, 20);
+  assert_int_equal(mt_store_last_seq(s), 30);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK); /* rewritten whole */
+  assert_int_equal(mt_store_close(s), MT_OK);
+  rm_rf(d);
+}
+
 /* ---- case 7 ------------------------------------------------------------------ */
 
 static void append_after_torn_tail(void **state) {
@@ -337,6 +385,7 @@ int main(void) {
       cmocka_unit_test(flip_bits_in_middle_record),
       cmocka_unit_test(torn_tail_of_older_segment),
       cmocka_unit_test(missing_middle_segment),
+      cmocka_unit_test(skip_over_missing_segments),
       cmocka_unit_test(append_after_torn_tail),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
