@@ -257,7 +257,7 @@ static node *group_find_ge(const struct mt_rep *r, const group *g, mt_slice key,
     node *n = lnext(r, g, x, level);
     if (n != bigger && n && cmp_node(r, n, key, seq) < 0) {
       x = n;
-      if (level > 0) prefetch(next_acq(r, x, level - 1));
+      for (int i = level - 1; i >= 0; i--) prefetch(next_acq(r, x, i)); /* the descent, overlapped */
       continue;
     }
     bigger = n;
