@@ -10,9 +10,10 @@
  *   B\t<workload>                                  a run begins
  *   D\t<workload>\t<error|->\t<seconds>\t<ops>\t<want>\t<bytes/entry>\t<n>
  *     (\t<counter>\t<value>) x n                   a run ended
- * A rep that crashes (signal, abort) costs only the workload it was in: the
- * parent records the crash as that cell's error and starts a new child for
- * the rep's remaining workloads.  --no-fork runs everything in-process.
+ * A rep that crashes (signal, abort) or hangs (no line for 4 x --cap + 120 s;
+ * the child is killed) costs only the workload it was in: the parent
+ * records it as that cell's error and starts a new child for the rep's
+ * remaining workloads.  --no-fork runs everything in-process.
  * --repetitions=R runs R rounds, each over every rep in turn, so that a
  * noisy stretch of time on a shared machine hurts all reps alike; the
  * table shows each cell's median.
@@ -40,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <dirent.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +52,7 @@ typedef struct options {
   const char *reps, *workloads, *out, *mix, *trace, *write_trace, *plot_script;
   const char *json_out; /* --benchmark_out given to mtbench: a merged copy */
   int repetitions;
+  double hang_s; /* 0: 4 x cap + 120 */
   bool fit, gbench, no_fork, list;
   char *gb_args[MAX_GB_ARGS];
   int ngb;
@@ -73,7 +76,10 @@ static void usage(FILE *f) {
           "  --write-trace=FILE      write a synthetic trace of --num ops of --mix, --dist\n"
           "  --scan-len=N --versions=N --prefixes=P --cap=SECONDS   workload knobs\n"
           "  --plot-script=FILE      gnuplot script (default: plot.gp beside mtbench)\n"
+          "  --hang-timeout=S        kill a rep silent this long (default 4 x cap + 120)\n"
           "  --no-fork               run reps in this process (a crash stops the run)\n"
+          "  --anchor-gen            fills make keys and values inside the timed loop,\n"
+          "                          as shared/anchors does (to compare with its figures)\n"
           "  --gbench [GB flags]     plain Google Benchmark run of the selection\n"
           "  --list                  registered reps and workloads\n",
           DEFAULT_NUM);
@@ -115,6 +121,7 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     else if (!strcmp(a, "--gbench")) o->gbench = true;
     else if (!strcmp(a, "--no-fork")) o->no_fork = true;
     else if (!strcmp(a, "--list")) o->list = true;
+    else if (!strcmp(a, "--anchor-gen")) c->anchor_gen = 1;
     else if (flag(a, "--reps", &v)) o->reps = v;
     else if (flag(a, "--workloads", &v)) o->workloads = v;
     else if (flag(a, "--out", &v)) o->out = v;
@@ -153,6 +160,9 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     } else if (flag(a, "--cap", &v)) {
       if (num_flag(v, "--cap", 0.001, 1e6, &d)) return -1;
       c->cap_s = d;
+    } else if (flag(a, "--hang-timeout", &v)) {
+      if (num_flag(v, "--hang-timeout", 0.1, 1e6, &d)) return -1;
+      o->hang_s = d;
     } else if (flag(a, "--dist", &v)) {
       if (!strcmp(v, "uniform")) c->dist = MTW_UNIFORM;
       else if (!strcmp(v, "zipf")) c->dist = MTW_ZIPF;
@@ -395,6 +405,36 @@ static long run_benchmarks(const mtb_grid *g, size_t rep, const bool *pending,
   return mtb_run(na, args, true);
 }
 
+/* Feeds the child's lines to take_line until EOF.  A child silent for
+ * `silence` seconds (a deadlocked rep: every timed phase is capped) is
+ * killed; returns true then. */
+static bool read_child(parent_state *ps, int fd, pid_t pid, double silence) {
+  static char buf[1 << 16];
+  size_t have = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, (int)(silence * 1000));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      kill(pid, SIGKILL);
+      return true;
+    }
+    ssize_t k = read(fd, buf + have, sizeof buf - 1 - have);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    have += (size_t)k;
+    char *start = buf, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(buf + have - start)))) {
+      *nl = 0;
+      take_line(ps, start);
+      start = nl + 1;
+    }
+    have -= (size_t)(start - buf);
+    memmove(buf, start, have);
+    if (have == sizeof buf - 1) have = 0; /* an overlong line: dropped */
+  }
+}
+
 static void describe_status(int st, char *buf, size_t cap) {
   if (WIFSIGNALED(st))
     snprintf(buf, cap, "crashed with signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
@@ -444,22 +484,20 @@ static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const 
       _exit(ran < 0 ? 2 : 0);
     }
     close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char *line = NULL;
-    size_t cap = 0;
     ps.current = -1;
-    while (f && getline(&line, &cap, f) >= 0) take_line(&ps, line);
-    free(line);
-    if (f) fclose(f);
+    double silence = o->hang_s > 0 ? o->hang_s : 4 * g->cfg.cap_s + 120;
+    bool hung = read_child(&ps, fds[0], pid, silence);
+    close(fds[0]);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    if (!hung && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
       if (tmpdir) snprintf(parts[(*nparts)++], 512, "%s", part);
       return; /* what is still pending was filtered out (--benchmark_filter) */
     }
     char why[160];
-    describe_status(st, why, sizeof why);
+    if (hung) snprintf(why, sizeof why, "hung (no report for %.0f s; killed)", silence);
+    else describe_status(st, why, sizeof why);
     if (ps.current >= 0) {
       mtb_cell *c = &g->cells[rep][ps.current];
       snprintf(c->error, sizeof c->error, "%s during this workload", why);

@@ -174,6 +174,16 @@ static void test_every_workload(void) {
           r.error);
   }
   mtw_ctx_free(ctx);
+  /* --anchor-gen fills make the same keys: the reads that follow find them */
+  c.anchor_gen = 1;
+  if (mtw_ctx_new(&ctx, NULL, &c, err, sizeof err)) return;
+  const char *names[] = {"fillseq", "fillrandom_Nthreads", "fillrandom", "readrandom"};
+  for (size_t i = 0; i < 4; i++) {
+    mtw_result r;
+    int rc = mtw_run(ctx, mtw_find(names[i]), &r);
+    CHECK(rc == 0 && r.ops == r.want, "anchor-gen %s: %s", names[i], r.error);
+  }
+  mtw_ctx_free(ctx);
 }
 
 int main(void) {

@@ -82,6 +82,24 @@ static inline mt_slice wl_slice(const void *p, size_t n) {
 
 /* Key i of a kind (KEYS_*) at size ks; bytes 16.. come from mix(i ^ ~j). */
 void wl_make_key(uint8_t *p, int kind, uint64_t i, size_t ks, uint64_t prefixes);
+/* The key and value of fill op i (key kind `kind`): from the pregenerated
+ * arrays, or with cfg.anchor_gen made here in buf (ks + vs bytes) the way
+ * the anchors' timed loop makes them, so that their cost is timed alike. */
+static inline void wl_fill_op(const mtw_ctx *ctx, int kind, const uint8_t *keys, uint64_t i,
+                              size_t ks, size_t vs, uint8_t *buf, mt_slice *key,
+                              mt_slice *val) {
+  if (!ctx->cfg.anchor_gen) {
+    *key = wl_slice(keys + i * ks, ks);
+    *val = wl_slice(wl_value(ctx, i), vs);
+    return;
+  }
+  wl_make_key(buf, kind, i, ks, ctx->cfg.prefixes);
+  uint64_t x = wl_mix(i);
+  for (size_t k = 0; k < vs; k++) buf[ks + k] = (uint8_t)('a' + (x + k) % 26);
+  *key = wl_slice(buf, ks);
+  *val = wl_slice(buf + ks, vs);
+}
+
 /* Keys 0..n-1 of a kind at size ks (generated on first use); NULL on ENOMEM. */
 const uint8_t *wl_keys_get(mtw_ctx *ctx, int kind, uint64_t n, size_t ks);
 /* Makes sure the value table covers vs bytes; false on ENOMEM. */

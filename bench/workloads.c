@@ -170,14 +170,21 @@ uint32_t *wl_picks(mtw_dist dist, double theta, uint64_t n, uint64_t range, uint
 int64_t wl_fill_random(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, size_t vs,
                        mtw_result *out) {
   const uint8_t *keys = wl_keys_get(ctx, KEYS_RANDOM, n, ks);
-  if (!keys || !wl_values_reserve(ctx, vs)) return wl_fail(out, "out of memory for %llu keys",
-                                                           (unsigned long long)n);
+  uint8_t *buf = malloc(ks + vs + 1);
+  if (!keys || !buf || !wl_values_reserve(ctx, vs)) {
+    free(buf);
+    return wl_fail(out, "out of memory for %llu keys", (unsigned long long)n);
+  }
   double t0 = wl_now();
   uint64_t i = 0;
   for (; i < n; i++) {
-    int rc = mt_memtable_add(m, i + 1, MT_PUT, wl_slice(keys + i * ks, ks),
-                             wl_slice(wl_value(ctx, i), vs));
-    if (rc != MT_OK) return wl_fail_mt(out, "mt_memtable_add", rc);
+    mt_slice key, val;
+    wl_fill_op(ctx, KEYS_RANDOM, keys, i, ks, vs, buf, &key, &val);
+    int rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
+    if (rc != MT_OK) {
+      free(buf);
+      return wl_fail_mt(out, "mt_memtable_add", rc);
+    }
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -186,6 +193,7 @@ int64_t wl_fill_random(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, size
   out->seconds = wl_now() - t0;
   out->ops = i;
   out->want = n;
+  free(buf);
   return (int64_t)i;
 }
 
@@ -376,16 +384,24 @@ static int wl_fillseq(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   size_t ks = wl_key_size(ctx, w), vs = wl_value_size(ctx, w);
   uint64_t n = ctx->cfg.num;
   const uint8_t *keys = wl_keys_get(ctx, KEYS_SEQ, n, ks);
-  if (!keys || !wl_values_reserve(ctx, vs)) return wl_fail(out, "out of memory");
-  wl_drop_fixture(ctx);
+  uint8_t *buf = malloc(ks + vs + 1);
   mt_memtable *m;
-  if (wl_memtable(ctx, &m, out)) return -1;
+  if (!keys || !buf || !wl_values_reserve(ctx, vs)) {
+    free(buf);
+    return wl_fail(out, "out of memory");
+  }
+  wl_drop_fixture(ctx);
+  if (wl_memtable(ctx, &m, out)) {
+    free(buf);
+    return -1;
+  }
   uint64_t i = 0;
   int rc = MT_OK;
   double t0 = wl_now();
   for (; i < n; i++) {
-    rc = mt_memtable_add(m, i + 1, MT_PUT, wl_slice(keys + i * ks, ks),
-                         wl_slice(wl_value(ctx, i), vs));
+    mt_slice key, val;
+    wl_fill_op(ctx, KEYS_SEQ, keys, i, ks, vs, buf, &key, &val);
+    rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
     if (rc != MT_OK) break;
     if (wl_capped(ctx, i, t0)) {
       i++;
@@ -397,6 +413,7 @@ static int wl_fillseq(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   out->want = n;
   wl_set_bytes(out, m, i);
   mt_memtable_unref(m);
+  free(buf);
   return rc == MT_OK ? 0 : wl_fail_mt(out, "mt_memtable_add", rc);
 }
 
@@ -415,13 +432,20 @@ typedef struct fill_thread {
 static void *fill_thread_main(void *arg) {
   fill_thread *f = arg;
   uint64_t n = f->ctx->cfg.num, k = 0;
+  uint8_t *buf = malloc(f->ks + f->vs + 1);
+  if (!buf) {
+    f->rc = MT_ENOMEM;
+    return NULL;
+  }
   for (uint64_t i = (uint64_t)f->t; i < n; i += (uint64_t)f->nthreads, k++) {
-    f->rc = mt_memtable_add(f->m, i + 1, MT_PUT, wl_slice(f->keys + i * f->ks, f->ks),
-                            wl_slice(wl_value(f->ctx, i), f->vs));
+    mt_slice key, val;
+    wl_fill_op(f->ctx, KEYS_RANDOM, f->keys, i, f->ks, f->vs, buf, &key, &val);
+    f->rc = mt_memtable_add(f->m, i + 1, MT_PUT, key, val);
     if (f->rc != MT_OK) break;
     f->added++;
     if (wl_capped(f->ctx, k, f->t0)) break;
   }
+  free(buf);
   return NULL;
 }
 

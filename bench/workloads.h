@@ -56,6 +56,8 @@ typedef struct mtw_config {
   int scan_len;       /* entries read by one scan of a mix (10) */
   int versions;       /* versions per key in updateheavy (16) */
   const char *trace;  /* operation log replayed by `trace` (NULL: none) */
+  int anchor_gen;     /* fills generate each key and value inside the timed
+                         loop, as shared/anchors does (0: before it) */
 } mtw_config;
 
 void mtw_config_default(mtw_config *c);
