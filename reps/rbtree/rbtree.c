@@ -295,10 +295,13 @@ static inline void prefetch(const struct mt_rep *t, link_t l) {
 
 /* The first node >= (key, seq) (lower) or the last node <= it (!lower).
  * Both children are prefetched before the compare: the line of the one
- * taken is on its way while the key is compared. */
+ * taken is on its way while the key is compared.  above: the three
+ * previous best nodes, nearest first (NIL-padded): the ancestors an
+ * iterator reaches next after the subtree below the result. */
 static inline link_t walk_bound(const struct mt_rep *t, mt_slice key, uint64_t seq, bool lower,
-                                bool *ok) {
+                                bool *ok, link_t above[3]) {
   link_t x = atomic_load_explicit(&t->root, memory_order_acquire), best = NIL;
+  above[0] = above[1] = above[2] = NIL;
   for (int steps = 0; x; steps++) {
     if (steps == MAX_STEPS) return *ok = false, NIL;
     const node *n = N(t, x);
@@ -307,7 +310,10 @@ static inline link_t walk_bound(const struct mt_rep *t, mt_slice key, uint64_t s
     prefetch(t, kids[1]);
     int c = cmp_node(t, n, key, seq);
     int d = lower ? c < 0 : c <= 0; /* the side to go on */
-    if (d != lower) best = x;       /* x is the best so far */
+    if (d != lower) { /* x is the best so far */
+      above[2] = above[1], above[1] = above[0], above[0] = best;
+      best = x;
+    }
     x = kids[d];
   }
   *ok = true;
@@ -514,7 +520,8 @@ static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
   link_t x;
   bool ok;
   read_begin(&r, t);
-  do x = walk_bound(t, key, snapshot, true, &ok);
+  link_t above[3];
+  do x = walk_bound(t, key, snapshot, true, &ok, above);
   while (!read_end(&r, ok));
   if (!x) return NULL;
   const uint8_t *e = entry_of(N(t, x));
@@ -643,10 +650,15 @@ static void it_bound(mt_rep_iter *it, mt_slice key, uint64_t seq, bool lower) {
   link_t x;
   bool ok;
   read_begin(&r, it->t);
-  do x = walk_bound(it->t, key, seq, lower, &ok);
+  link_t above[3];
+  do x = walk_bound(it->t, key, seq, lower, &ok, above);
   while (!read_end(&r, ok));
   it->cur = x;
-  if (x && lower) ahead(it->t, x);
+  if (x && lower) { /* the next ~10 nodes, in parallel: the thread after x and after the
+                       ancestors that follow x's right subtree */
+    ahead(it->t, x);
+    for (int i = 0; i < 3 && above[i]; i++) ahead(it->t, above[i]);
+  }
 }
 static void it_seek(mt_rep_iter *it, mt_slice key, uint64_t seq) { it_bound(it, key, seq, true); }
 static void it_seek_for_prev(mt_rep_iter *it, mt_slice key, uint64_t seq) {
