@@ -136,6 +136,7 @@
 #include <memtable/rep.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -252,10 +253,16 @@ typedef struct reader {
 } reader;
 
 static void read_start(reader *r) {
-  r->seq = atomic_load_explicit(&r->t->seq, memory_order_acquire);
-  if ((r->seq & 1) || r->tries >= OPTIMISTIC_TRIES) {
-    pthread_rwlock_rdlock(&r->t->lock);
-    r->locked = true;
+  for (;;) {
+    r->seq = atomic_load_explicit(&r->t->seq, memory_order_acquire);
+    if (!(r->seq & 1) && r->tries < OPTIMISTIC_TRIES) return;
+    if (pthread_rwlock_rdlock(&r->t->lock) == 0) {
+      r->locked = true;
+      return;
+    }
+    /* EAGAIN (the reader count is full): stay optimistic, wait for even */
+    if (!(r->seq & 1)) return;
+    sched_yield();
   }
 }
 static void read_begin(reader *r, const struct mt_rep *t) {
@@ -272,7 +279,8 @@ static bool read_end(reader *r, bool ok) {
     return true; /* under the lock no rotation runs: ok holds */
   }
   /* no fence: every load of the walk was an acquire (see the top) */
-  if (ok && atomic_load_explicit(&r->t->seq, memory_order_relaxed) == r->seq) return true;
+  if (ok && !(r->seq & 1) && atomic_load_explicit(&r->t->seq, memory_order_relaxed) == r->seq)
+    return true;
   r->tries++;
   read_start(r);
   return false;
