@@ -9,10 +9,11 @@
  * The children sit right before the key they lead to compare, so a descent
  * touches one line per node, or two adjacent ones that it prefetches
  * together.  next threads the nodes in order (an iterator's next is one
- * load); next2 is the node after next, kept exact, so a scan prefetches two
- * nodes ahead and waits for half the misses.  A link is not a pointer but a 31-bit
- * offset from the arena's base (rep.h: every allocation of the arena lies
- * in one reserved range) in 4-byte units, nodes being 4-byte aligned:
+ * load); next2 is the node after next, kept exact, so a scan prefetches
+ * two nodes ahead and waits for about half of its misses.  A link is not a
+ * pointer but a 31-bit offset from the arena's base (rep.h: every
+ * allocation of the arena lies in one reserved range) in 4-byte units,
+ * nodes being 4-byte aligned:
  *
  *     bit 31                     bits 30..0
  *     colour, 1 = red            (node - mt_arena_base) / 4
@@ -72,7 +73,7 @@
  *  8. The number of nodes is the number of successful inserts.
  * 2-4 bound the height by 2 log2(n + 1): at most 62 for 2^31 nodes.
  *
- * Insert (lower case red, upper case black, a..e subtrees of equal black
+ * Insert (lower case red, upper case black, a..c subtrees of equal black
  * height).  n is the new red leaf or the node the last step made red; p its
  * parent, g the grandparent, u the uncle.  Drawn with p a left child; the
  * mirror cases swap left and right.
@@ -110,8 +111,9 @@
  *         / \                   / \
  *        n   c                 c   U
  *
- * Rotations (left at x; right is the mirror).  Three links change below
- * x's parent, and x's parent now points at y:
+ * Rotations (left at x; right is the mirror).  x->right = b, y->left = x,
+ * and x's parent (or the root) points at y; the parent links of b, x and y
+ * follow.  In-order stays a x b y c, so the thread is untouched:
  *
  *          x                   y
  *         / \                 / \
@@ -119,9 +121,9 @@
  *           / \             / \
  *          b   c           a   b
  *
- * The thread.  The new node n lies between pred (the last node the descent
- * left to the right, NIL if n is the first) and succ (the last one it left
- * to the left).  n->next = succ, n->next2 = succ->next, then pred->next2 =
+ * The thread.  The new node n lies between pred (the last node at which
+ * the descent turned right, NIL if n is the first) and succ (the last at
+ * which it turned left).  n->next = succ, n->next2 = succ->next, then pred->next2 =
  * succ and pred->next = n, and the node before pred, pp, gets next2 = n.
  * pp is the rightmost node of pred's left subtree or, if pred has no left
  * child, the right turn the descent took before pred.
