@@ -93,7 +93,7 @@ typedef struct slot {
 
 static const mt_rep_param hs_params[] = {
     {"prefix_len", MT_PARAM_INT, 8, 0, 255, "key bytes hashed to pick a group (0: one group)"},
-    {"buckets", MT_PARAM_INT, 16384, 1, 1 << 26, "hash buckets for the prefix groups"},
+    {"buckets", MT_PARAM_INT, 65536, 1, 1 << 26, "hash buckets for the prefix groups"},
     {"max_height", MT_PARAM_INT, 12, 1, MAX_LEVELS, "levels a node of a group's skip list may have"},
     {"branching", MT_PARAM_INT, 4, 2, 16, "1/branching of a level's nodes reach the next"},
     {"cmp_by_prefix", MT_PARAM_BOOL, 0, 0, 1,
