@@ -19,10 +19,10 @@
  *     0                                                      covered    claimed
  *
  * A run is a sorted segment; the tail holds handles in claim order.  A merge
- * sorts the completed head of the tail together with the smallest runs (each
- * run at most RATIO times the data merged so far, size-tiered as in an LSM)
- * and writes the result back in place over the same slots, HOLE-filling what
- * is left over.  Nothing is allocated for a run: the slots are the run, so
+ * sorts the completed head of the tail, merges it with the smallest runs
+ * (each run at most RATIO times the data merged so far, size-tiered as in an
+ * LSM) and writes the result back in place over the same slots, HOLE-filling
+ * what is left over.  Nothing is allocated for a run: the slots are the run, so
  * reads that merge never change the memory usage.  Merges are lazy: a reader
  * that finds a tail longer than TAIL_MAX merges first, a read-mostly phase
  * folds the runs into one (count_read), and freeze merges everything into
