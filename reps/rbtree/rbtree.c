@@ -481,13 +481,13 @@ static int rb_insert(mt_rep *t, const mt_new_entry *e) {
   if (!n) return MT_ENOMEM;
   link_t nl = encode(t, n);
   if (!nl)
-    return mt_set_error(MT_ENOMEM, "rbtree: a node %llu MiB into the arena is beyond the "
-                        "%llu MiB its 31-bit links reach", (unsigned long long)(((uint8_t *)n - t->base) >> 20),
+    return mt_set_error(MT_ENOMEM, "rbtree: a node %llu MiB into the arena is beyond the %llu MiB "
+                        "its 31-bit links reach", (unsigned long long)(((uint8_t *)n - t->base) >> 20),
                         (unsigned long long)(MAX_OFFSET >> 20));
   link_t succ = around[1], pred = around[0];
+  link_t after = succ ? atomic_load_explicit(&N(t, succ)->next, memory_order_relaxed) : NIL;
   atomic_store_explicit(&n->next, succ, memory_order_relaxed);
-  atomic_store_explicit(&n->next2, succ ? atomic_load_explicit(&N(t, succ)->next, memory_order_relaxed) : NIL,
-                        memory_order_relaxed);
+  atomic_store_explicit(&n->next2, after, memory_order_relaxed);
   atomic_store_explicit(&n->up, pl | RED, memory_order_relaxed);
   atomic_store_explicit(&n->child[0], NIL, memory_order_relaxed);
   atomic_store_explicit(&n->child[1], NIL, memory_order_relaxed);
@@ -509,6 +509,7 @@ static int rb_create(mt_rep **out, const mt_rep_init *init) {
   t->arena = init->arena;
   t->base = mt_arena_base(init->arena);
   atomic_init(&t->root, NIL);
+  atomic_init(&t->first, NIL);
   atomic_init(&t->seq, 0);
   pthread_rwlockattr_t attr;
   int rc = pthread_rwlockattr_init(&attr);
