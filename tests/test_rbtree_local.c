@@ -16,7 +16,9 @@
 #include <string.h>
 #include "support.h"
 
-static void key_of(char *buf, size_t cap, uint64_t k) { snprintf(buf, cap, "k%08llu", (unsigned long long)k); }
+static void key_of(char *buf, size_t cap, uint64_t k) {
+  snprintf(buf, cap, "k%08llu", (unsigned long long)k);
+}
 
 static int rev_compare(void *ctx, mt_slice a, mt_slice b) {
   (void)ctx;
@@ -154,7 +156,8 @@ static void *writer(void *arg) {
   char k[32];
   for (uint64_t i = 0; i < CONC_N; i++) {
     key_of(k, sizeof k, perm(i));
-    if (mt_memtable_add(sh->m, i + 1, MT_PUT, S(k), S(k)) != MT_OK) atomic_fetch_add(&sh->failures, 1);
+    if (mt_memtable_add(sh->m, i + 1, MT_PUT, S(k), S(k)) != MT_OK)
+      atomic_fetch_add(&sh->failures, 1);
     atomic_store_explicit(&sh->added, i + 1, memory_order_release);
   }
   return NULL;
@@ -251,7 +254,8 @@ static void *small_writer(void *arg) {
   char k[32];
   for (uint64_t i = 0; i < SMALL_N; i++) {
     small_key(k, sizeof k, sm, i);
-    if (mt_memtable_add(sm->m, 1, MT_PUT, S(k), S("v")) != MT_OK) atomic_fetch_add(&sm->failures, 1);
+    if (mt_memtable_add(sm->m, 1, MT_PUT, S(k), S("v")) != MT_OK)
+      atomic_fetch_add(&sm->failures, 1);
     atomic_store_explicit(&sm->added, i + 1, memory_order_release);
   }
   return NULL;
@@ -270,13 +274,16 @@ static void *small_reader(void *arg) {
     uint64_t n = atomic_load_explicit(&sm->added, memory_order_acquire);
     if (!n) continue;
     small_key(k, sizeof k, sm, rng_below(&r, n));
-    if (mt_memtable_get(sm->m, S(k), MT_SEQ_MAX, NULL, NULL) != MT_OK) atomic_fetch_add(&sm->failures, 1);
+    size_t kn = strlen(k);
+    if (mt_memtable_get(sm->m, S(k), MT_SEQ_MAX, NULL, NULL) != MT_OK)
+      atomic_fetch_add(&sm->failures, 1);
     /* prev walks the parent links: it must land on a smaller key or nowhere */
     mt_iter_seek(it, S(k));
-    if (!mt_iter_valid(it) || mt_iter_key(it).len != strlen(k) || memcmp(mt_iter_key(it).data, k, strlen(k)))
+    if (!mt_iter_valid(it) || mt_iter_key(it).len != kn || memcmp(mt_iter_key(it).data, k, kn))
       atomic_fetch_add(&sm->failures, 1);
     mt_iter_prev(it);
-    if (mt_iter_valid(it) && memcmp(mt_iter_key(it).data, k, strlen(k)) >= 0) atomic_fetch_add(&sm->failures, 1);
+    if (mt_iter_valid(it) && memcmp(mt_iter_key(it).data, k, kn) >= 0)
+      atomic_fetch_add(&sm->failures, 1);
   }
   mt_iter_free(it);
   return NULL;

@@ -482,7 +482,8 @@ static int rb_insert(mt_rep *t, const mt_new_entry *e) {
   link_t nl = encode(t, n);
   if (!nl)
     return mt_set_error(MT_ENOMEM, "rbtree: a node %llu MiB into the arena is beyond the %llu MiB "
-                        "its 31-bit links reach", (unsigned long long)(((uint8_t *)n - t->base) >> 20),
+                        "its 31-bit links reach",
+                        (unsigned long long)(((uint8_t *)n - t->base) >> 20),
                         (unsigned long long)(MAX_OFFSET >> 20));
   link_t succ = around[1], pred = around[0];
   link_t after = succ ? atomic_load_explicit(&N(t, succ)->next, memory_order_relaxed) : NIL;
@@ -537,8 +538,9 @@ static const uint8_t *rb_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
   if (!x) return NULL;
   const uint8_t *e = entry_of(N(t, x));
   mt_slice k = mt_entry_key(e);
-  bool same = t->cmp->compare ? t->cmp->compare(t->cmp->ctx, k, key) == 0
-                              : k.len == key.len && (!k.len || memcmp(k.data, key.data, k.len) == 0);
+  bool same = t->cmp->compare
+                  ? t->cmp->compare(t->cmp->ctx, k, key) == 0
+                  : k.len == key.len && (!k.len || memcmp(k.data, key.data, k.len) == 0);
   return same ? e : NULL;
 }
 
@@ -567,14 +569,15 @@ static int check_sub(check_state *s, link_t x, link_t pl, int depth, int *bh) {
   if (rc) return rc;
   if (s->prev && mt_entry_compare(t->cmp, s->prev, entry_of(n)) >= 0)
     return mt_set_error(MT_ECORRUPT, "rbtree: node %#x is out of order", x);
-  link_t thread = s->prev_link ? atomic_load_explicit(&N(t, s->prev_link)->next, memory_order_relaxed)
-                               : atomic_load_explicit(&t->first, memory_order_relaxed);
+  const _Atomic link_t *into = s->prev_link ? &N(t, s->prev_link)->next : &t->first;
+  link_t thread = atomic_load_explicit(into, memory_order_relaxed);
   if (thread != x)
     return mt_set_error(MT_ECORRUPT, "rbtree: the thread leads to %#x, not to node %#x", thread, x);
   link_t nx = atomic_load_explicit(&n->next, memory_order_relaxed);
   link_t want2 = nx ? atomic_load_explicit(&N(t, nx)->next, memory_order_relaxed) : NIL;
   if (atomic_load_explicit(&n->next2, memory_order_relaxed) != want2)
-    return mt_set_error(MT_ECORRUPT, "rbtree: node %#x has next2 %#x, its successor's successor is %#x",
+    return mt_set_error(MT_ECORRUPT,
+                        "rbtree: node %#x has next2 %#x, its successor's successor is %#x",
                         x, atomic_load_explicit(&n->next2, memory_order_relaxed), want2);
   s->prev = entry_of(n);
   s->prev_link = x;
