@@ -132,6 +132,49 @@ static void distributions(void **state) {
   }
 }
 
+/* Keys alike far past their prefix (one prefix, then a big-endian counter):
+ * the frozen index's fences start after the bytes the group shares. */
+static void sequential_keys_frozen(void **state) {
+  mt_memtable *m = open_spec("hash_skiplist", NULL);
+  model md;
+  model_init(&md, NULL);
+  uint8_t kb[16] = {0};
+  for (uint32_t i = 0; i < 3000; i++) {
+    uint32_t v = 0x10000 + i * 3;
+    for (int k = 0; k < 4; k++) kb[12 + k] = (uint8_t)(v >> (24 - 8 * k));
+    assert_int_equal(model_add(&md, i + 1, MT_PUT, SL(kb, 16), S("v")), MT_OK);
+    assert_int_equal(mt_memtable_add(m, i + 1, MT_PUT, SL(kb, 16), S("v")), MT_OK);
+  }
+  assert_int_equal(mt_memtable_freeze(m), MT_OK);
+  check(m, "sequential");
+  mt_iter *it;
+  assert_int_equal(mt_iter_new(&it, m), MT_OK);
+  rng r = rng_seed(11);
+  for (int t = 0; t < 3000; t++) {
+    uint8_t q[20] = {0};
+    uint32_t v = (uint32_t)rng_below(&r, 0x10000 + 9100);
+    size_t n = 16;
+    switch (t % 5) {
+    case 0: n = 11 + rng_below(&r, 5); break;                /* shorter: inside the shared bytes */
+    case 1: q[9] = 1; break;                                 /* leaves the shared bytes upwards */
+    case 2: n = 16 + 1 + rng_below(&r, 4); q[17] = 7; break; /* longer */
+    default: break;
+    }
+    for (int k = 0; k < 4; k++) q[12 + k] = (uint8_t)(v >> (24 - 8 * k));
+    mt_slice key = SL(q, n);
+    mt_iter_seek(it, key);
+    if (!model_iter_at(&md, it, model_lower_bound(&md, key))) fail_msg("seek %d", t);
+    size_t ub = model_upper_bound(&md, key);
+    mt_iter_seek_for_prev(it, key);
+    if (!model_iter_at(&md, it, ub ? ub - 1 : md.n)) fail_msg("seek_for_prev %d", t);
+    size_t idx;
+    assert_int_equal(mt_memtable_get(m, key, MT_SEQ_MAX, NULL, NULL), model_get(&md, key, MT_SEQ_MAX, &idx));
+  }
+  mt_iter_free(it);
+  mt_memtable_unref(m);
+  model_free(&md);
+}
+
 /* An iterator positioned while active keeps walking the lists after freeze;
  * one positioned after freeze walks the index: both agree. */
 static void iterator_across_freeze(void **state) {
@@ -470,6 +513,7 @@ static void spec_and_custom_comparators(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(distributions),
+      cmocka_unit_test(sequential_keys_frozen),
       cmocka_unit_test(iterator_across_freeze),
       cmocka_unit_test(prefix_path_is_cheap),
       cmocka_unit_test(one_prefix_never_degenerates),

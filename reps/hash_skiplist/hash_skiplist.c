@@ -113,6 +113,7 @@ struct group { /* directory links precede it: ((glink *)g)[-1 - i] */
   _Atomic size_t count;  /* entries linked at level 0 */
   size_t first;          /* frozen: position of the first entry in the index */
   _Atomic int height;    /* list levels in use, >= 1 */
+  uint32_t common;       /* frozen: key bytes every entry shares (>= plen); fences follow */
   uint16_t plen;
   link low[LOW];         /* list-head links of levels 0..LOW-1 */
   uint8_t prefix[];      /* plen bytes */
@@ -207,7 +208,9 @@ static inline uint32_t bucket_of(const struct mt_rep *r, const void *p, size_t p
 }
 
 /* Key bytes [plen, plen + 4) as a big-endian number, zero-padded: fence(a) <
- * fence(b) implies a < b bytewise for keys sharing their first plen bytes. */
+ * fence(b) implies a < b bytewise for keys sharing their first plen bytes.
+ * The index takes them after the bytes a group's keys all share (`common`),
+ * so keys alike far beyond their prefix (sequential ones) still differ. */
 static inline uint32_t fence_of(mt_slice key, size_t plen) {
   const uint8_t *k = key.data;
   uint32_t f = 0;
@@ -395,6 +398,7 @@ static int group_get(struct mt_rep *r, mt_slice key, group **out) {
   atomic_init(&ng->ext, NULL);
   atomic_init(&ng->count, 0);
   ng->first = 0;
+  ng->common = (uint32_t)pn;
   atomic_init(&ng->height, 1);
   ng->plen = (uint16_t)pn;
   for (int i = 0; i < LOW; i++) atomic_init(&ng->low[i], 0);
@@ -599,8 +603,18 @@ static bool same_key(const struct mt_rep *r, const node *n, mt_slice key) {
 static size_t index_bound(const struct mt_rep *r, const slot *index, const group *g, mt_slice key,
                           uint64_t seq, bool after) {
   size_t lo = g->first, hi = lo + atomic_load_explicit(&((group *)g)->count, memory_order_relaxed);
-  uint32_t t = fence_of(key, g->plen);
   bool fences = !r->cmp->compare; /* they order keys under bytewise order only */
+  if (lo == hi) return lo;
+  if (fences && g->common > g->plen) {
+    const uint8_t *f = mt_entry_key(at(r, index[lo].off)).data;
+    if (key.len < g->common || memcmp((const uint8_t *)key.data + g->plen, f + g->plen, g->common - g->plen)) {
+      /* the key leaves the bytes the whole group shares: it sorts before or
+       * after all of it, as it does against the first entry */
+      int c = cmp_node(r, at(r, index[lo].off), key, seq);
+      return c < 0 || (after && c == 0) ? hi : lo;
+    }
+  }
+  uint32_t t = fence_of(key, g->common);
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     uint32_t f = index[mid].fence;
@@ -632,20 +646,28 @@ static int hs_freeze(mt_rep *r) {
   for (group *g = dnext(r->dhead, 0); g; g = dnext(g, 0)) {
     g->first = total;
     total += atomic_load_explicit(&g->count, memory_order_relaxed);
+    node *a = lnext(r, g, NULL, 0), *z = group_last(r, g);
+    size_t c = g->plen;
+    if (a) { /* the group is sorted: what its first and last keys share, all do */
+      mt_slice ka = mt_entry_key(a), kz = mt_entry_key(z);
+      const uint8_t *x = ka.data, *y = kz.data;
+      while (c < ka.len && c < kz.len && c < UINT32_MAX && x[c] == y[c]) c++;
+    }
+    g->common = (uint32_t)c;
   }
   if (total == 0) return MT_OK; /* nothing to index: iterators stay on the lists */
   slot *index = mt_malloc(sizeof *index * total);
   if (!index) return MT_ENOMEM;
   struct lane {
     node *n;
-    size_t pos, end, plen;
+    size_t pos, end, common;
   } lane[LANES];
   int nl = 0;
   group *feed = dnext(r->dhead, 0);
   for (;;) {
     for (; nl < LANES && feed; feed = dnext(feed, 0)) {
       node *n = lnext(r, feed, NULL, 0);
-      if (n) lane[nl++] = (struct lane){n, feed->first, feed->first + atomic_load(&feed->count), feed->plen};
+      if (n) lane[nl++] = (struct lane){n, feed->first, feed->first + atomic_load(&feed->count), feed->common};
     }
     if (nl == 0) break;
     for (int i = 0; i < nl;) {
@@ -654,7 +676,7 @@ static int hs_freeze(mt_rep *r) {
         mt_free(index);
         return mt_set_error(MT_ECORRUPT, "hash_skiplist: a group holds more entries than it counted");
       }
-      index[l->pos++] = (slot){off_of(r, l->n), fence_of(mt_entry_key(l->n), l->plen)};
+      index[l->pos++] = (slot){off_of(r, l->n), fence_of(mt_entry_key(l->n), l->common)};
       l->n = next_acq(r, l->n, 0);
       if (l->n) {
         prefetch(l->n);
@@ -716,8 +738,13 @@ static int hs_check(const mt_rep *r) {
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: a key outside its group's prefix");
           if (last && mt_entry_compare(r->cmp, last, n) >= 0)
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: groups overlap in key order");
+          if (index && r->cmp->compare == NULL && n0 > 0) {
+            mt_slice f = mt_entry_key(at(r, index[g->first].off));
+            if (k.len < g->common || memcmp(k.data, f.data, g->common) != 0)
+              return mt_set_error(MT_ECORRUPT, "hash_skiplist: a key lacks its group's common bytes");
+          }
           if (index && (total + n0 >= r->nindex || index[total + n0].off != off_of(r, n) ||
-                        index[total + n0].fence != fence_of(k, g->plen)))
+                        index[total + n0].fence != fence_of(k, g->common)))
             return mt_set_error(MT_ECORRUPT, "hash_skiplist: the frozen index differs from the lists");
           last = n;
           n0++;
