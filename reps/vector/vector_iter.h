@@ -205,7 +205,14 @@ static int it_new(mt_rep_iter **out, mt_rep *r) {
   it->r = r;
   it->cur = -1;
   if (!atomic_load_explicit(&r->frozen, memory_order_acquire)) {
-    it->tail_cap = 4 * TAIL_MAX;
+    /* room for the tail as it is now (a merge that could not run leaves it
+     * long), so positioning later needs no allocation that could fail */
+    uint64_t tail = atomic_load_explicit(&r->claimed, memory_order_acquire) -
+                    atomic_load_explicit(&r->covered, memory_order_acquire);
+    if (tail > TAIL_MAX) merge(r, false);
+    tail = atomic_load_explicit(&r->claimed, memory_order_acquire) -
+           atomic_load_explicit(&r->covered, memory_order_acquire);
+    it->tail_cap = (size_t)(tail > 2 * TAIL_MAX ? 2 * tail : 4 * TAIL_MAX);
     it->tail = mt_malloc(it->tail_cap * 2 * sizeof *it->tail);
     if (!it->tail) {
       mt_free(it);
