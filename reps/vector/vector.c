@@ -34,8 +34,8 @@
  * that is a multiple of FENCE_EVERY, the 8 key bytes at offset L of its
  * entry (big-endian; L = the run's common key prefix, at most 8).  These
  * windows are non-decreasing along a run, so a binary search over the fences
- * (contiguous, cache-resident) narrows a lookup to FENCE_EVERY slots before
- * any entry is touched.
+ * (0.5 B a slot, 8 to a cache line) narrows a lookup to FENCE_EVERY slots
+ * before any entry is touched; those are then fetched at once.
  *
  * Duplicates.  (key, seq) can only repeat if seq repeats.  A bitmap of the
  * seqs seen (pages of 2^PAGE_SHIFT bits over a window fixed by the first
@@ -96,7 +96,7 @@
 
 #include "vsort.h"
 
-#define CHUNK_SHIFT 13 /* 8192 slots: 32 KiB of handles + 2 KiB of fences */
+#define CHUNK_SHIFT 13 /* 8192 slots: 32 KiB of handles + 4 KiB of fences */
 #define CHUNK_SLOTS ((uint64_t)1 << CHUNK_SHIFT)
 #define FENCE_SHIFT 4
 #define FENCE_EVERY ((uint64_t)1 << FENCE_SHIFT)
