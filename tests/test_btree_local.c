@@ -2,9 +2,10 @@
  * enough that every split case (leaf, inner, root, the append split at the
  * end) happens hundreds of times: randomized adds with the invariant check
  * after every one, keys that share long prefixes or differ only in zero
- * bytes (the key chunks), a reversed comparator (no chunks), iterators that
- * live through the adds that split their leaves, out-of-memory at every
- * allocation, and readers and iterators racing parallel writers. */
+ * bytes (the key chunks), the empty key with NULL data, a reversed
+ * comparator (no chunks), iterators that live through the adds that split
+ * their leaves, out-of-memory at every allocation, and readers and
+ * iterators racing parallel writers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,11 +35,11 @@ static mt_slice tricky_key(char *buf, uint64_t k) {
   switch (k % 4) {
     case 0: n = (size_t)snprintf(buf, 64, "%s%06llu", shared, (unsigned long long)(k / 4)); break;
     case 1: n = (size_t)snprintf(buf, 64, "k%llu", (unsigned long long)(k / 4)); break;
-    case 2: /* "z" followed by 0..7 zero bytes */
-      buf[0] = 'z';
-      n = 1 + (size_t)(k / 4 % 8);
-      memset(buf + 1, 0, n - 1);
-      break;
+    case 2: /* the empty key, or "z" followed by 0..7 zero bytes */
+      n = (size_t)(k / 4 % 9);
+      if (n) buf[0] = 'z';
+      if (n > 1) memset(buf + 1, 0, n - 1);
+      return SL(n ? buf : NULL, n);
     default: n = (size_t)snprintf(buf, 64, "%s%llu", shared, (unsigned long long)(k / 4 % 13)); break;
   }
   return SL(buf, n);

@@ -635,7 +635,7 @@ static const uint8_t *bt_get(mt_rep *t, mt_slice key, uint64_t snapshot) {
   find_fwd(t, key, snapshot, false, &c);
   if (!c.e) return NULL;
   mt_slice k = mt_entry_key(c.e);
-  bool same = t->bytewise ? k.len == key.len && memcmp(k.data, key.data, k.len) == 0
+  bool same = t->bytewise ? k.len == key.len && (!k.len || memcmp(k.data, key.data, k.len) == 0)
                           : t->cmp->compare(t->cmp->ctx, k, key) == 0;
   return same ? c.e : NULL;
 }
