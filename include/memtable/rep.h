@@ -93,12 +93,29 @@ static inline mt_slice mt_entry_value(const uint8_t *e) {
  * cmp->compare NULL means bytewise.  Reps get the memtable's comparator in
  * mt_rep_init and pass it back here. */
 
+/* 8 bytes as a big-endian integer: integer order is memcmp order. */
+static inline uint64_t mt_load_be64(const void *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+/* Bytewise order (memcmp, shorter first on a tie), 8 bytes at a time. */
+static inline int mt_bytewise_compare(const void *a, size_t an, const void *b, size_t bn) {
+  const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+  size_t n = an < bn ? an : bn, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t u = mt_load_be64(x + i), v = mt_load_be64(y + i);
+    if (u != v) return u < v ? -1 : 1;
+  }
+  for (; i < n; i++)
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+  return an < bn ? -1 : an > bn;
+}
+
 static inline int mt_key_compare(const mt_comparator *cmp, mt_slice a, mt_slice b) {
   if (cmp->compare) return cmp->compare(cmp->ctx, a, b);
-  size_t n = a.len < b.len ? a.len : b.len;
-  int c = n ? memcmp(a.data, b.data, n) : 0;
-  if (c) return c;
-  return a.len < b.len ? -1 : a.len > b.len;
+  return mt_bytewise_compare(a.data, a.len, b.data, b.len);
 }
 static inline int mt_seq_compare_(uint64_t sa, uint64_t sb) { /* descending */
   return sa > sb ? -1 : sa < sb;
@@ -117,7 +134,9 @@ static inline int mt_entry_compare_key(const mt_comparator *cmp, const uint8_t *
   mt_slice ke = mt_entry_key(e);
   int c = mt_key_compare(cmp, ke, key);
   if (c) return c;
-  return mt_seq_compare_(mt_entry_seq(e), seq);
+  uint64_t t;
+  memcpy(&t, (const uint8_t *)ke.data + ke.len, 8);
+  return mt_seq_compare_(t >> 8, seq);
 }
 
 /* ---- what core gives a rep ------------------------------------------------ */
