@@ -235,6 +235,8 @@ static int parse_workloads(const char *list, mtb_grid *g) {
       continue;
     }
     const mtw_workload *w = mtw_find(t);
+    unsigned nt;
+    if (w && sscanf(t, "fillrandom_%uthreads", &nt) == 1 && nt > 0) g->cfg.threads = (int)nt;
     if (!w) {
       fprintf(stderr, "mtbench: unknown workload %s (mtbench --list)\n", t);
       return -1;
