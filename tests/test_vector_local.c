@@ -424,6 +424,52 @@ static void writers_and_reader(void **state) {
   mt_memtable_unref(sh.m);
 }
 
+/* Writers sharing one seq (every add after the first goes the slow way)
+ * beside writers with their own seqs, plus exact duplicates racing. */
+typedef struct same_seq {
+  mt_memtable *m;
+  int w;
+  _Atomic int *oks, *fails;
+} same_seq;
+
+static void *same_seq_writer(void *p) {
+  same_seq *a = p;
+  char k[32];
+  for (int i = 0; i < 3000; i++) {
+    int x = i % 4 == 3 ? i - 1 : i; /* every fourth: writer 0's previous key again */
+    snprintf(k, sizeof k, "w%d-%05d", a->w == 1 && i % 4 == 3 ? 0 : a->w, x);
+    uint64_t seq = a->w == 2 ? 1000 + (uint64_t)i : 7;
+    int rc = mt_memtable_add(a->m, seq, MT_PUT, S(k), S("v"));
+    if (rc == MT_OK) atomic_fetch_add(a->oks, 1);
+    else if (rc != MT_EEXIST) atomic_fetch_add(a->fails, 1);
+  }
+  return NULL;
+}
+
+static void shared_seq_writers(void **state) {
+  (void)state;
+  mt_memtable *m = open_vec("vector", NULL);
+  _Atomic int oks = 0, fails = 0;
+  same_seq a[3];
+  pthread_t t[3];
+  for (int w = 0; w < 3; w++) {
+    a[w] = (same_seq){m, w, &oks, &fails};
+    pthread_create(&t[w], NULL, same_seq_writer, &a[w]);
+  }
+  for (int w = 0; w < 3; w++) pthread_join(t[w], NULL);
+  assert_int_equal(atomic_load(&fails), 0);
+  /* at seq 7: writer 0's 2250 distinct keys (750 of them added three times:
+   * twice by writer 0, once by writer 1, one add wins) and writer 1's own
+   * 2250; writer 2: 3000 at their own seqs */
+  assert_int_equal(atomic_load(&oks), 2250 + 2250 + 3000);
+  assert_int_equal(mt_memtable_count(m), (uint64_t)atomic_load(&oks));
+  CHECK(m);
+  expect_get(m, S("w0-00002"), MT_SEQ_MAX, MT_OK, 7);
+  assert_int_equal(mt_memtable_freeze(m), MT_OK);
+  CHECK(m);
+  mt_memtable_unref(m);
+}
+
 /* Out of memory at every allocation of an add and of a freeze: MT_ENOMEM,
  * nothing visible changes, and the next call works. */
 static void oom_every_allocation(void **state) {
@@ -464,6 +510,7 @@ int main(void) {
       cmocka_unit_test(iterator_over_runs_and_tail),
       cmocka_unit_test(iterator_across_merges),
       cmocka_unit_test(writers_and_reader),
+      cmocka_unit_test(shared_seq_writers),
       cmocka_unit_test(oom_every_allocation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
