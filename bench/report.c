@@ -445,7 +445,7 @@ static int write_plot_data(const mtb_grid *g, const char *dir) {
   if (fclose(f)) return -1;
   f = open_out(dir, "plot_mem.dat", path, sizeof path);
   if (!f) return -1;
-  fprintf(f, "rep bytes_per_entry\n");
+  fprintf(f, "rep B/entry\n");
   for (size_t r = 0; r < g->nreps; r++) {
     double b;
     if (rep_bytes(g, r, &b)) fprintf(f, "%s %.2f\n", g->specs[r], b);
