@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,4 +225,43 @@ int mt_dir_list(const char *dir, int (*fn)(void *ctx, const char *name), void *c
   }
   closedir(d);
   return rc;
+}
+
+int mt_file_map(const char *path, const void **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  int err = injected(MT_FOP_OPEN, path, NULL);
+  if (err) return io_error("open", path, err);
+  int fd;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT) return mt_set_error(MT_NOTFOUND, "open %s: %s", path, strerror(errno));
+    return io_error("open", path, errno);
+  }
+  struct stat st;
+  int rc = MT_OK;
+  if (fstat(fd, &st)) {
+    rc = io_error("stat", path, errno);
+  } else if (st.st_size > 0) {
+    size_t n = (size_t)st.st_size;
+    err = injected(MT_FOP_READ, path, &n);
+    if (err) {
+      rc = io_error("read", path, err);
+    } else {
+      void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+      if (p == MAP_FAILED) {
+        rc = io_error("mmap", path, errno);
+      } else {
+        *data = p;
+        *len = (size_t)st.st_size;
+      }
+    }
+  }
+  close(fd);
+  return rc;
+}
+
+void mt_file_unmap(const void *data, size_t len) {
+  if (data && len) munmap((void *)data, len);
 }

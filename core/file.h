@@ -67,6 +67,12 @@ int mt_file_rename(mt_file *f, const char *to);
 /* Closes and frees f (NULL is fine); MT_EIO if close(2) failed. */
 int mt_file_close(mt_file *f);
 
+/* Maps a whole file read-only (MT_NOTFOUND if it does not exist); an
+ * empty file gives *data NULL and *len 0.  The hooks see MT_FOP_OPEN and
+ * MT_FOP_READ (with the file's size). */
+int mt_file_map(const char *path, const void **data, size_t *len);
+void mt_file_unmap(const void *data, size_t len);
+
 int mt_dir_sync(const char *dir);
 int mt_dir_create(const char *dir); /* mkdir -p of one level; OK if it exists */
 int mt_path_rename(const char *from, const char *to);

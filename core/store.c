@@ -51,8 +51,7 @@
  *     into such a segment flagged SUPERSEDES before the damaged segments
  *     are removed, so a later open never meets that damage again.
  */
-#include "internal.h"
-#include "wal.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,56 +65,11 @@
 enum {
   GROUP_BYTES = 1 << 20, /* a leader commits at most this much besides its own */
   GATHER_MAX_NS = 500000, /* longest wait of a sync leader for its group */
-  PATH_CAP = 4096,
+  PATH_CAP = MT_STORE_PATH_CAP,
   REWRITE_CHUNK = 1 << 16, /* bytes per ENTRIES record when rewriting */
 };
 
-typedef struct waiter {
-  mt_slice body; /* encoded entries (a BATCH record's body) */
-  uint32_t count;
-  bool barrier; /* an exclusive section, not a write */
-  bool done;
-  int status;
-  uint64_t seq; /* first seq of the batch, given by the leader */
-  pthread_cond_t cv;
-  struct waiter *next;
-} waiter;
-
-struct mt_store {
-  char *dir; /* NULL: memory only */
-  char *rep;
-  mt_comparator cmp;
-  const char *cmp_name;
-  mt_sync sync;
-  mt_recovery recovery;
-  const mt_flush_sink *sink;
-  void *sink_ctx;
-
-  pthread_mutex_t mu;
-  waiter *head, *tail;
-  uint64_t next_seq;
-  int failed;
-  char fail_msg[256];
-
-  mt_wal_writer *wal;     /* owned by the head of the queue */
-  uint64_t first_segment; /* oldest live segment */
-  uint64_t imm_limit;     /* segments below it hold imm's data */
-
-  pthread_mutex_t view_mu;
-  mt_memtable *active, *imm;
-
-  pthread_mutex_t flush_mu;
-
-  _Atomic uint64_t visible_seq;
-  _Atomic uint64_t segment; /* number of the segment written now (stats) */
-  _Atomic uint64_t wal_bytes, wal_syncs, groups, writes, flushes;
-  uint64_t recovered, dropped;
-
-  pthread_condattr_t cv_attr; /* CLOCK_MONOTONIC for the gathering wait */
-  waiter *gathering;          /* a leader waiting for its group (under mu) */
-  unsigned last_group;        /* writers in the last group (under mu) */
-  uint64_t sync_ns;           /* moving average of one fdatasync (under mu) */
-};
+static int maybe_freeze(mt_store *s, unsigned writers);
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -200,22 +154,17 @@ static int remove_segments(mt_store *s, uint64_t from, uint64_t to) {
 
 /* ---- recovery ----------------------------------------------------------------- */
 
-typedef struct seglist {
+typedef struct numlist {
   uint64_t *n;
   size_t len, cap;
+} numlist;
+
+typedef struct seglist {
+  numlist wal, runs;
   mt_store *s;
 } seglist;
 
-static int collect(void *ctx, const char *name) {
-  seglist *l = ctx;
-  uint64_t n;
-  size_t len = strlen(name);
-  if (!strncmp(name, "wal-", 4) && len > 8 && !strcmp(name + len - 8, ".log.tmp")) {
-    char path[PATH_CAP]; /* an unfinished rewrite: never live */
-    snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
-    return mt_path_remove(path);
-  }
-  if (!mt_wal_parse_name(name, &n)) return MT_OK;
+static int push_num(numlist *l, uint64_t n) {
   if (l->len == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
     uint64_t *p = mt_realloc(l->n, cap * sizeof *p);
@@ -225,6 +174,25 @@ static int collect(void *ctx, const char *name) {
   }
   l->n[l->len++] = n;
   return MT_OK;
+}
+
+static bool ends_with(const char *name, const char *prefix, const char *suffix) {
+  size_t len = strlen(name), pl = strlen(prefix), sl = strlen(suffix);
+  return len > pl + sl && !strncmp(name, prefix, pl) && !strcmp(name + len - sl, suffix);
+}
+
+static int collect(void *ctx, const char *name) {
+  seglist *l = ctx;
+  uint64_t n;
+  if (ends_with(name, "wal-", ".log.tmp") || ends_with(name, "run-", ".sst.tmp") ||
+      !strcmp(name, "FLUSHED.tmp")) {
+    char path[PATH_CAP]; /* an unfinished rewrite, run or record: never live */
+    snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
+    return mt_path_remove(path);
+  }
+  if (mt_run_parse_name(name, &n)) return push_num(&l->runs, n);
+  if (!mt_wal_parse_name(name, &n)) return MT_OK;
+  return push_num(&l->wal, n);
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -266,6 +234,12 @@ static int on_damage(replay *rp, bool last_segment, bool tail, bool *end_seg) {
 static int apply_entry(void *ctx, const mt_wal_entry *e) {
   int rc = mt_memtable_add(ctx, e->seq, e->kind, e->key, e->value);
   return rc == MT_EEXIST ? MT_OK : rc; /* already there: the same version */
+}
+
+/* Replay: a record the runs (or a user sink) already hold is skipped. */
+static int replay_entry(void *ctx, const mt_wal_entry *e) {
+  mt_store *s = ctx;
+  return e->seq <= s->covered_seq ? MT_OK : apply_entry(s->active, e);
 }
 
 /* The first record of a segment, when it is a good header. */
@@ -331,7 +305,7 @@ static int replay_segment(replay *rp, uint64_t number, bool last) {
     }
     uint32_t count;
     uint64_t last_seq;
-    rc = mt_wal_decode_entries(p, apply_entry, s->active, &count, &last_seq);
+    rc = mt_wal_decode_entries(p, replay_entry, s, &count, &last_seq);
     if (rc == MT_ECORRUPT) {
       mt_set_error(MT_ECORRUPT, "%s: offset %" PRIu64 ": %s", path, off,
                    mt_wal_damage_text(MT_WAL_DMG_PAYLOAD));
@@ -429,11 +403,70 @@ static int remove_listed(mt_store *s, const uint64_t *n, size_t count) {
   return count ? mt_dir_sync(s->dir) : MT_OK;
 }
 
+/* Opens and verifies every run (oldest first); a merged run's inputs left
+ * behind by a crash are removed.  covered_seq becomes the highest seq the
+ * runs (or a user sink, per the FLUSHED record) hold: flushes go oldest
+ * memtable first, so the runs hold every seq up to it (invariant 6). */
+static int open_runs(mt_store *s, numlist *runs) {
+  if (runs->len) qsort(runs->n, runs->len, sizeof *runs->n, cmp_u64);
+  char path[PATH_CAP];
+  int rc = MT_OK;
+  bool removed = false;
+  s->runs = mt_calloc(runs->len ? runs->len : 1, sizeof *s->runs);
+  if (!s->runs) return MT_ENOMEM;
+  s->runs_cap = runs->len ? runs->len : 1;
+  for (size_t i = 0; i < runs->len && !rc; i++) {
+    mt_store_run_path_(s, path, runs->n[i], "");
+    mt_run *r;
+    rc = mt_run_open(&r, path, s->cmp.compare ? &s->cmp : NULL);
+    if (rc == MT_NOTFOUND) rc = mt_set_error(MT_EIO, "%s vanished during recovery", path);
+    if (rc) break;
+    const mt_run_props *p = mt_run_props_of(r);
+    if (p->cmp_name.len != strlen(s->cmp_name) || memcmp(p->cmp_name.data, s->cmp_name, p->cmp_name.len)) {
+      rc = mt_set_error(MT_EINVAL, "%s was written with comparator '%.*s'; this store uses '%s'", path,
+                        (int)p->cmp_name.len, (const char *)p->cmp_name.data, s->cmp_name);
+      mt_run_unref(r);
+      break;
+    }
+    if (p->number != runs->n[i]) {
+      rc = mt_set_error(MT_ECORRUPT, "%s records run number %" PRIu64, path, p->number);
+      mt_run_unref(r);
+      break;
+    }
+    if (p->last_input) { /* a merge: its inputs are obsolete */
+      size_t keep = 0;
+      for (size_t j = 0; j < s->nruns; j++) {
+        uint64_t n = mt_run_props_of(s->runs[j])->number;
+        if (n >= p->first_input && n <= p->last_input) {
+          mt_store_run_path_(s, path, n, "");
+          mt_run_unref(s->runs[j]);
+          if (!rc) rc = mt_path_remove(path);
+          removed = true;
+        } else {
+          s->runs[keep++] = s->runs[j];
+        }
+      }
+      s->nruns = keep;
+    }
+    s->runs[s->nruns++] = r;
+    if (p->max_seq > s->covered_seq) s->covered_seq = p->max_seq;
+    s->next_run = runs->n[i] + 1;
+  }
+  if (!rc && removed) rc = mt_dir_sync(s->dir);
+  uint64_t flushed = 0;
+  if (!rc) rc = mt_store_read_flushed_(s, &flushed);
+  if (flushed > s->covered_seq) s->covered_seq = flushed;
+  return rc;
+}
+
 static int recover(mt_store *s) {
   int rc = mt_dir_create(s->dir);
   if (rc) return rc;
-  seglist l = {NULL, 0, 0, s};
-  rc = mt_dir_list(s->dir, collect, &l);
+  seglist sl = {{NULL, 0, 0}, {NULL, 0, 0}, s};
+  numlist l = {NULL, 0, 0};
+  rc = mt_dir_list(s->dir, collect, &sl);
+  l = sl.wal;
+  if (!rc) rc = open_runs(s, &sl.runs);
   if (rc) goto out;
   if (l.len) qsort(l.n, l.len, sizeof *l.n, cmp_u64);
 
@@ -446,7 +479,7 @@ static int recover(mt_store *s) {
       break;
     }
   }
-  replay rp = {s, 0, 0, 0, false, false};
+  replay rp = {s, s->covered_seq, 0, 0, false, false};
   for (size_t i = base; i < l.len && !rp.stop; i++) {
     if (i > base && l.n[i] != l.n[i - 1] + 1) {
       char path[PATH_CAP];
@@ -475,12 +508,20 @@ static int recover(mt_store *s) {
     if (l.len) rc = sync_segment(s, l.n[l.len - 1]); /* see switch_memtable */
     if (!rc) rc = new_segment(s, next, 0, true, &s->wal);
     if (!rc) atomic_store_explicit(&s->segment, next, memory_order_relaxed);
-    /* superseded leftovers of an interrupted cleanup */
-    if (!rc) rc = remove_listed(s, l.n, base);
-    s->first_segment = l.len ? l.n[base] : next;
+    if (!rc && !mt_memtable_count(s->active)) {
+      /* the runs hold everything: the old segments are done with (a crash
+       * between a flush and its segments' removal leaves them) */
+      rc = remove_listed(s, l.n, l.len);
+      s->first_segment = next;
+    } else {
+      /* superseded leftovers of an interrupted cleanup */
+      if (!rc) rc = remove_listed(s, l.n, base);
+      s->first_segment = l.len ? l.n[base] : next;
+    }
   }
 out:
-  mt_free(l.n);
+  mt_free(sl.wal.n);
+  mt_free(sl.runs.n);
   return rc;
 }
 
@@ -494,6 +535,7 @@ void mt_store_options_init(mt_store_options *o) {
   o->max_immutable = 2;
   o->sync = MT_SYNC_NONE;
   o->recovery = MT_RECOVER_TOLERATE_TAIL;
+  o->max_runs = 8;
 }
 
 static int check_options(const char *dir, const mt_store_options *o) {
@@ -502,8 +544,15 @@ static int check_options(const char *dir, const mt_store_options *o) {
     return mt_set_error(MT_EINVAL, "%s: dir must be a non-empty path shorter than %d bytes", fn, PATH_CAP - 64);
   if (!o->memtable_bytes)
     return mt_set_error(MT_EINVAL, "%s: memtable_bytes is 0 (start from mt_store_options_init)", fn);
+  if (o->memtable_bytes < 4096)
+    return mt_set_error(MT_EINVAL, "%s: memtable_bytes is %zu; the least is 4096", fn, o->memtable_bytes);
   if (!o->max_immutable)
     return mt_set_error(MT_EINVAL, "%s: max_immutable is 0; at least 1 frozen memtable must fit", fn);
+  if (o->max_immutable > 1024)
+    return mt_set_error(MT_EINVAL, "%s: max_immutable is %u; the most is 1024", fn, o->max_immutable);
+  if (o->max_runs < 2 || o->max_runs > 1024)
+    return mt_set_error(MT_EINVAL, "%s: max_runs is %u; it must be 2..1024 (start from mt_store_options_init)", fn,
+                        o->max_runs);
   if ((unsigned)o->sync > MT_SYNC_ALWAYS)
     return mt_set_error(MT_EINVAL, "%s: sync %d is neither MT_SYNC_NONE nor MT_SYNC_ALWAYS", fn, (int)o->sync);
   if ((unsigned)o->recovery > MT_RECOVER_SKIP_CORRUPT)
@@ -517,7 +566,12 @@ static int check_options(const char *dir, const mt_store_options *o) {
 
 static void store_free(mt_store *s) {
   mt_memtable_unref(s->active);
-  mt_memtable_unref(s->imm);
+  for (size_t i = 0; i < s->nimm; i++) mt_memtable_unref(s->imm[i].m);
+  mt_free(s->imm);
+  for (size_t i = 0; i < s->nruns; i++) mt_run_unref(s->runs[i]);
+  mt_free(s->runs);
+  pthread_cond_destroy(&s->work_cv);
+  pthread_cond_destroy(&s->room_cv);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->view_mu);
   pthread_mutex_destroy(&s->flush_mu);
@@ -542,6 +596,8 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   pthread_mutex_init(&s->flush_mu, NULL);
   pthread_condattr_init(&s->cv_attr);
   pthread_condattr_setclock(&s->cv_attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->work_cv, &s->cv_attr);
+  pthread_cond_init(&s->room_cv, NULL);
   s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
   s->dir = dir ? mt_strdup(dir) : NULL;
   if (!s->rep || (dir && !s->dir)) {
@@ -558,9 +614,14 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   s->recovery = o->recovery;
   s->sink = o->sink;
   s->sink_ctx = o->sink_ctx;
+  s->memtable_bytes = o->memtable_bytes;
+  s->max_immutable = o->max_immutable;
+  s->max_runs = o->max_runs;
   s->next_seq = 1;
+  s->next_run = 1;
   rc = mt_memtable_new(&s->active, s->rep, s->cmp.compare ? &s->cmp : NULL);
   if (!rc && s->dir) rc = recover(s);
+  if (!rc) rc = mt_store_start_flusher_(s);
   if (rc) {
     saved_error e;
     save_error(&e);
@@ -575,6 +636,7 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
 int mt_store_close(mt_store *s) {
   if (!s) return MT_OK;
   pthread_mutex_lock(&s->flush_mu);
+  mt_store_stop_flusher_(s); /* flushes what it can, then exits */
   int rc = MT_OK;
   if (s->wal) {
     if (!s->failed) rc = mt_wal_writer_sync(s->wal);
@@ -728,6 +790,7 @@ static int commit(mt_store *s, waiter *w) {
   } else {
     s->next_seq = seq; /* a group that fails leaves a gap: harmless */
     pthread_mutex_unlock(&s->mu);
+    maybe_freeze(s, members); /* a failure leaves the active one growing; a failed WAL fails below */
     rc = s->wal ? log_group(s, w, last, &fatal) : MT_OK;
     if (!rc) rc = apply_group(s, w, last);
     if (!rc) atomic_store_explicit(&s->visible_seq, seq - 1, memory_order_release);
@@ -806,312 +869,57 @@ int mt_store_write(mt_store *s, const mt_batch *b) {
   return write_entries(s, mt_batch_body(b), mt_batch_count(b));
 }
 
-/* ---- reads ----------------------------------------------------------------------- */
+/* ---- freeze ------------------------------------------------------------------------ */
 
-uint64_t mt_store_last_seq(mt_store *s) { return s ? load_visible(s) : 0; }
+uint64_t mt_store_mono_ns_(void) { return mono_ns(); }
 
-static void view_refs(mt_store *s, mt_memtable **a, mt_memtable **i) {
-  pthread_mutex_lock(&s->view_mu);
-  *a = s->active;
-  *i = s->imm;
-  mt_memtable_ref(*a);
-  mt_memtable_ref(*i);
-  pthread_mutex_unlock(&s->view_mu);
+void mt_store_seg_path_(const mt_store *s, char *buf, uint64_t number, const char *suffix) {
+  seg_path(s, buf, number, suffix);
 }
 
-int mt_store_get(mt_store *s, mt_slice key, uint64_t snapshot, void **value, size_t *vlen) {
-  static const char fn[] = "mt_store_get";
-  if (!s) return mt_set_error(MT_EINVAL, "%s: store is NULL", fn);
-  if (!value) return mt_set_error(MT_EINVAL, "%s: value is NULL", fn);
-  *value = NULL;
-  if (vlen) *vlen = 0;
-  int rc = check_slice(fn, "key", key);
-  if (rc) return rc;
-  uint64_t vis = load_visible(s);
-  if (snapshot > vis) snapshot = vis;
-  mt_memtable *a, *i;
-  view_refs(s, &a, &i);
-  mt_slice v;
-  rc = mt_memtable_get(a, key, snapshot, &v, NULL);
-  if (rc == MT_NOTFOUND && i) rc = mt_memtable_get(i, key, snapshot, &v, NULL);
-  if (rc == MT_OK) {
-    void *copy = mt_malloc(v.len);
-    if (!copy) rc = MT_ENOMEM;
-    else {
-      if (v.len) memcpy(copy, v.data, v.len);
-      *value = copy;
-      if (vlen) *vlen = v.len;
-    }
-  } else if (rc == MT_DELETED) {
-    rc = MT_NOTFOUND;
-  }
-  mt_memtable_unref(a);
-  mt_memtable_unref(i);
-  return rc;
+void mt_store_run_path_(const mt_store *s, char *buf, uint64_t number, const char *suffix) {
+  char name[MT_RUN_NAME_MAX];
+  mt_run_name(name, sizeof name, number);
+  snprintf(buf, PATH_CAP, "%s/%s%s", s->dir, name, suffix);
 }
 
-/* ---- merging iterator: internal order over several raw sources -------------------
- * Children are raw iterators over memtables with disjoint seqs.  Forward,
- * every child sits at its first entry after the current one; backward, at
- * its last entry before it (LevelDB's MergingIterator). */
-
-typedef struct merge_iter {
-  mt_iter base;
-  const mt_comparator *cmp;
-  int n, cur;
-  bool forward;
-  mt_iter *child[2];
-} merge_iter;
-
-/* Copies the current entry of src (an encoded entry or its fields). */
-static void copy_current(mt_iter *dst, const mt_iter *src) {
-  dst->valid = src->valid;
-  dst->entry = src->entry;
-  dst->key = src->key;
-  dst->value = src->value;
-  dst->seq = src->seq;
-  dst->kind = src->kind;
-}
-
-static int internal_cmp(const mt_comparator *cmp, const mt_iter *a, const mt_iter *b) {
-  int c = mt_key_compare(cmp, mt_iter_key(a), mt_iter_key(b));
-  if (c) return c;
-  uint64_t sa = mt_iter_seq(a), sb = mt_iter_seq(b);
-  return sa > sb ? -1 : sa < sb;
-}
-
-static void merge_pick(merge_iter *m, bool smallest) {
-  m->cur = -1;
-  for (int i = 0; i < m->n; i++) {
-    mt_iter *c = m->child[i];
-    if (!mt_iter_valid(c)) continue;
-    if (m->cur < 0) {
-      m->cur = i;
-      continue;
-    }
-    int d = internal_cmp(m->cmp, c, m->child[m->cur]);
-    if (smallest ? d < 0 : d > 0) m->cur = i;
-  }
-  m->base.valid = false;
-  if (m->cur >= 0) copy_current(&m->base, m->child[m->cur]);
-}
-
-static void mg_free(mt_iter *base) {
-  merge_iter *m = (merge_iter *)base;
-  for (int i = 0; i < m->n; i++) mt_iter_free(m->child[i]);
-  mt_free(m);
-}
-static void mg_first(mt_iter *base) {
-  merge_iter *m = (merge_iter *)base;
-  for (int i = 0; i < m->n; i++) mt_iter_seek_to_first(m->child[i]);
-  m->forward = true;
-  merge_pick(m, true);
-}
-static void mg_last(mt_iter *base) {
-  merge_iter *m = (merge_iter *)base;
-  for (int i = 0; i < m->n; i++) mt_iter_seek_to_last(m->child[i]);
-  m->forward = false;
-  merge_pick(m, false);
-}
-static void mg_seek(mt_iter *base, mt_slice key) {
-  merge_iter *m = (merge_iter *)base;
-  for (int i = 0; i < m->n; i++) mt_iter_seek(m->child[i], key);
-  m->forward = true;
-  merge_pick(m, true);
-}
-static void mg_seek_for_prev(mt_iter *base, mt_slice key) {
-  merge_iter *m = (merge_iter *)base;
-  for (int i = 0; i < m->n; i++) mt_iter_seek_for_prev(m->child[i], key);
-  m->forward = false;
-  merge_pick(m, false);
-}
-static void mg_next(mt_iter *base) {
-  merge_iter *m = (merge_iter *)base;
-  mt_slice k = mt_iter_key(base);
-  uint64_t seq = mt_iter_seq(base);
-  if (!m->forward) { /* others: first entry after (k, seq) */
-    for (int i = 0; i < m->n; i++) {
-      mt_iter *c = m->child[i];
-      if (i == m->cur) continue;
-      mt_iter_seek(c, k);
-      while (mt_iter_valid(c) && mt_iter_seq(c) >= seq && !mt_key_compare(m->cmp, mt_iter_key(c), k))
-        mt_iter_next(c);
-    }
-    m->forward = true;
-  }
-  mt_iter_next(m->child[m->cur]);
-  merge_pick(m, true);
-}
-static void mg_prev(mt_iter *base) {
-  merge_iter *m = (merge_iter *)base;
-  mt_slice k = mt_iter_key(base);
-  uint64_t seq = mt_iter_seq(base);
-  if (m->forward) { /* others: last entry before (k, seq) */
-    for (int i = 0; i < m->n; i++) {
-      mt_iter *c = m->child[i];
-      if (i == m->cur) continue;
-      mt_iter_seek_for_prev(c, k);
-      while (mt_iter_valid(c) && mt_iter_seq(c) <= seq && !mt_key_compare(m->cmp, mt_iter_key(c), k))
-        mt_iter_prev(c);
-    }
-    m->forward = false;
-  }
-  mt_iter_prev(m->child[m->cur]);
-  merge_pick(m, false);
-}
-
-static const mt_iter_vt merge_vt = {mg_free, mg_first, mg_last, mg_seek, mg_seek_for_prev, mg_next, mg_prev};
-
-/* ---- the user view: newest visible version per key, tombstones hidden -------------
- * Forward, src sits on the entry shown; backward, on the last entry before
- * every version of the key shown (LevelDB's DBIter).  Keys and values
- * point into memtable arenas, stable while the source holds its refs. */
-
-typedef struct view_iter {
-  mt_iter base;
-  mt_iter *src;
-  const mt_comparator *cmp;
-  uint64_t snapshot;
-  bool forward;
-} view_iter;
-
-static bool same_key(view_iter *v, mt_slice a, mt_slice b) { return !mt_key_compare(v->cmp, a, b); }
-
-static void settle_forward(view_iter *v) {
-  mt_iter *s = v->src;
-  v->forward = true;
-  while (mt_iter_valid(s)) {
-    if (mt_iter_seq(s) > v->snapshot) {
-      mt_iter_next(s);
-      continue;
-    }
-    if (mt_iter_kind(s) == MT_PUT) {
-      copy_current(&v->base, s);
-      return;
-    }
-    mt_slice k = mt_iter_key(s); /* a tombstone hides every older version */
-    while (mt_iter_valid(s) && same_key(v, mt_iter_key(s), k)) mt_iter_next(s);
-  }
-  v->base.valid = false;
-}
-
-static void settle_backward(view_iter *v) {
-  mt_iter *s = v->src;
-  v->forward = false;
-  while (mt_iter_valid(s)) {
-    mt_slice k = mt_iter_key(s);
-    mt_iter newest = {0};
-    for (; mt_iter_valid(s) && same_key(v, mt_iter_key(s), k); mt_iter_prev(s))
-      if (mt_iter_seq(s) <= v->snapshot) copy_current(&newest, s); /* seqs grow going back */
-    if (newest.valid && mt_iter_kind(&newest) == MT_PUT) {
-      copy_current(&v->base, &newest);
-      return;
-    }
-  }
-  v->base.valid = false;
-}
-
-static void vw_free(mt_iter *base) {
-  view_iter *v = (view_iter *)base;
-  mt_iter_free(v->src);
-  mt_free(v);
-}
-static void vw_first(mt_iter *base) {
-  view_iter *v = (view_iter *)base;
-  mt_iter_seek_to_first(v->src);
-  settle_forward(v);
-}
-static void vw_last(mt_iter *base) {
-  view_iter *v = (view_iter *)base;
-  mt_iter_seek_to_last(v->src);
-  settle_backward(v);
-}
-static void vw_seek(mt_iter *base, mt_slice key) {
-  view_iter *v = (view_iter *)base;
-  mt_iter_seek(v->src, key);
-  settle_forward(v);
-}
-static void vw_seek_for_prev(mt_iter *base, mt_slice key) {
-  view_iter *v = (view_iter *)base;
-  mt_iter_seek_for_prev(v->src, key);
-  settle_backward(v);
-}
-static void vw_next(mt_iter *base) {
-  view_iter *v = (view_iter *)base;
-  mt_slice k = mt_iter_key(base);
-  if (!v->forward) mt_iter_seek(v->src, k);
-  while (mt_iter_valid(v->src) && same_key(v, mt_iter_key(v->src), k)) mt_iter_next(v->src);
-  settle_forward(v);
-}
-static void vw_prev(mt_iter *base) {
-  view_iter *v = (view_iter *)base;
-  mt_slice k = mt_iter_key(base);
-  if (v->forward)
-    while (mt_iter_valid(v->src) && same_key(v, mt_iter_key(v->src), k)) mt_iter_prev(v->src);
-  settle_backward(v);
-}
-
-static const mt_iter_vt view_vt = {vw_free, vw_first, vw_last, vw_seek, vw_seek_for_prev, vw_next, vw_prev};
+int mt_store_remove_segments_(mt_store *s, uint64_t from, uint64_t to) { return remove_segments(s, from, to); }
+int mt_store_exclusive_begin_(mt_store *s, waiter *w) { return exclusive_begin(s, w); }
+void mt_store_exclusive_end_(mt_store *s, waiter *w) { exclusive_end(s, w); }
 
 static const mt_comparator bytewise_cmp = {"bytewise", NULL, NULL};
+const mt_comparator *mt_store_cmp_(const mt_store *s) { return s->cmp.compare ? &s->cmp : &bytewise_cmp; }
 
-int mt_store_iter(mt_iter **out, mt_store *s, uint64_t snapshot) {
-  if (!out) return mt_set_error(MT_EINVAL, "mt_store_iter: out is NULL");
-  *out = NULL;
-  if (!s) return mt_set_error(MT_EINVAL, "mt_store_iter: store is NULL");
-  uint64_t vis = load_visible(s);
-  view_iter *v = mt_calloc(1, sizeof *v);
-  if (!v) return MT_ENOMEM;
-  v->base.vt = &view_vt;
-  v->cmp = s->cmp.compare ? &s->cmp : &bytewise_cmp;
-  v->snapshot = snapshot < vis ? snapshot : vis;
-  mt_memtable *a, *i;
-  view_refs(s, &a, &i);
-  int rc;
-  if (!i) {
-    rc = mt_iter_new(&v->src, a);
-  } else {
-    merge_iter *m = mt_calloc(1, sizeof *m);
-    rc = m ? MT_OK : MT_ENOMEM;
-    if (m) {
-      m->base.vt = &merge_vt;
-      m->cmp = v->cmp;
-      m->cur = -1;
-      rc = mt_iter_new(&m->child[m->n], a);
-      if (!rc) m->n++;
-      if (!rc) rc = mt_iter_new(&m->child[m->n], i);
-      if (!rc) m->n++;
-      v->src = &m->base;
-    }
-  }
-  mt_memtable_unref(a);
-  mt_memtable_unref(i);
-  if (rc) {
-    mt_iter_free(v->src);
-    mt_free(v);
-    return rc;
-  }
-  *out = &v->base;
-  return MT_OK;
+static void fail_locked(mt_store *s, int rc) {
+  pthread_mutex_lock(&s->mu);
+  set_failed(s, rc);
+  pthread_mutex_unlock(&s->mu);
 }
 
-/* ---- flush ------------------------------------------------------------------------- */
-
-/* REQUIRES: the head of the queue (exclusive).  The active memtable becomes
- * imm; a new memtable and a new segment take its place. */
-static int switch_memtable(mt_store *s) {
+int mt_store_switch_memtable_(mt_store *s) {
   mt_memtable *m;
   int rc = mt_memtable_new(&m, s->rep, s->cmp.compare ? &s->cmp : NULL);
   if (rc) return rc;
+  pthread_mutex_lock(&s->view_mu);
+  if (s->nimm == s->imm_cap) {
+    size_t cap = s->imm_cap ? s->imm_cap * 2 : 4;
+    frozen *p = mt_realloc(s->imm, cap * sizeof *p);
+    if (p) {
+      s->imm = p;
+      s->imm_cap = cap;
+    }
+  }
+  bool room = s->nimm < s->imm_cap;
+  pthread_mutex_unlock(&s->view_mu);
+  if (!room) {
+    mt_memtable_unref(m);
+    return mt_set_error(MT_ENOMEM, "freeze: out of memory for the frozen list");
+  }
   mt_wal_writer *w = NULL;
   /* The old segment is durable before a newer one exists: a torn tail can
    * only ever be in the last segment (what tolerate-tail relies on). */
   if (s->dir) rc = mt_wal_writer_sync(s->wal);
-  if (rc) {
-    pthread_mutex_lock(&s->mu);
-    set_failed(s, rc);
-    pthread_mutex_unlock(&s->mu);
-  }
+  if (rc) fail_locked(s, rc);
   if (s->dir && !rc) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, true, &w);
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
@@ -1126,71 +934,60 @@ static int switch_memtable(mt_store *s) {
     mt_memtable_unref(m);
     return restore_error(&e, rc);
   }
+  uint64_t limit = 0;
   if (w) {
     rc = mt_wal_writer_close(s->wal); /* its bytes are in the OS (or on disk) */
     s->wal = w;
-    s->imm_limit = mt_wal_writer_number(w);
-    atomic_store_explicit(&s->segment, s->imm_limit, memory_order_relaxed);
-    if (rc) {
-      pthread_mutex_lock(&s->mu);
-      set_failed(s, rc);
-      pthread_mutex_unlock(&s->mu);
-    }
+    limit = mt_wal_writer_number(w);
+    atomic_store_explicit(&s->segment, limit, memory_order_relaxed);
+    if (rc) fail_locked(s, rc);
   }
   pthread_mutex_lock(&s->view_mu);
-  s->imm = s->active;
+  s->imm[s->nimm++] = (frozen){s->active, limit, atomic_load_explicit(&s->visible_seq, memory_order_relaxed)};
   s->active = m;
+  pthread_cond_signal(&s->work_cv);
   pthread_mutex_unlock(&s->view_mu);
   return rc;
 }
 
-static int flush_imm(mt_store *s) {
-  int rc = MT_OK;
-  if (s->sink) rc = mt_memtable_flush(s->imm, s->sink, s->sink_ctx);
-  if (!rc && s->dir) {
-    rc = remove_segments(s, s->first_segment, s->imm_limit);
-    if (!rc) s->first_segment = s->imm_limit;
-  }
-  if (rc) return rc;
+/* REQUIRES: the head of the queue, mu not held.  Freezes the active
+ * memtable once it reached memtable_bytes, first waiting (a stall) while
+ * max_immutable frozen ones are unflushed.  MT_ENOMEM leaves the active
+ * one growing (tried again at the next group); other errors failed the
+ * store. */
+static int maybe_freeze(mt_store *s, unsigned writers) {
+  if (mt_memtable_memory_usage(s->active) < s->memtable_bytes) return MT_OK;
   pthread_mutex_lock(&s->view_mu);
-  mt_memtable *m = s->imm;
-  s->imm = NULL;
-  pthread_mutex_unlock(&s->view_mu);
-  mt_memtable_unref(m);
-  atomic_fetch_add_explicit(&s->flushes, 1, memory_order_relaxed);
-  return MT_OK;
-}
-
-int mt_store_flush(mt_store *s) {
-  if (!s) return mt_set_error(MT_EINVAL, "mt_store_flush: store is NULL");
-  if (s->dir && !s->sink)
-    return mt_set_error(MT_ENOTSUP, "mt_store_flush: a store with a directory needs options.sink to flush "
-                                    "(the default sorted-run sink is not built yet)");
-  pthread_mutex_lock(&s->flush_mu);
-  int rc = s->imm ? flush_imm(s) : MT_OK; /* left by a failed flush */
-  if (!rc) {
-    waiter w;
-    rc = exclusive_begin(s, &w);
-    if (!rc && mt_memtable_count(s->active)) rc = switch_memtable(s);
-    exclusive_end(s, &w);
+  if (s->nimm >= s->max_immutable) {
+    uint64_t t0 = mono_ns();
+    while (s->nimm >= s->max_immutable && !s->stop) pthread_cond_wait(&s->room_cv, &s->view_mu);
+    s->stalls += writers;
+    s->stall_ns += mono_ns() - t0;
   }
-  if (!rc && s->imm) rc = flush_imm(s);
-  pthread_mutex_unlock(&s->flush_mu);
-  return rc;
+  pthread_mutex_unlock(&s->view_mu);
+  int rc = mt_store_switch_memtable_(s);
+  return rc == MT_ENOMEM ? MT_OK : rc;
 }
 
 /* ---- stats ------------------------------------------------------------------------- */
 
+uint64_t mt_store_last_seq(mt_store *s) { return s ? load_visible(s) : 0; }
+
 int mt_store_stats(mt_store *s, struct mt_store_stats *out) {
   if (!s || !out) return mt_set_error(MT_EINVAL, "mt_store_stats: %s is NULL", s ? "out" : "store");
   memset(out, 0, sizeof *out);
-  mt_memtable *a, *i;
-  view_refs(s, &a, &i);
-  out->memtables = 1 + (i != NULL);
-  out->frozen = i != NULL;
-  out->bytes = mt_memtable_memory_usage(a) + mt_memtable_memory_usage(i);
-  mt_memtable_unref(a);
-  mt_memtable_unref(i);
+  pthread_mutex_lock(&s->view_mu);
+  out->memtables = 1 + s->nimm;
+  out->frozen = s->nimm;
+  out->bytes = mt_memtable_memory_usage(s->active);
+  for (size_t i = 0; i < s->nimm; i++) out->bytes += mt_memtable_memory_usage(s->imm[i].m);
+  out->runs = s->nruns;
+  for (size_t i = 0; i < s->nruns; i++) out->run_bytes += mt_run_file_bytes(s->runs[i]);
+  out->stalls = s->stalls;
+  out->stall_ns = s->stall_ns;
+  out->flush_errors = s->flush_errors;
+  out->merges = s->merges;
+  pthread_mutex_unlock(&s->view_mu);
   out->flushes = atomic_load_explicit(&s->flushes, memory_order_relaxed);
   out->wal_bytes = atomic_load_explicit(&s->wal_bytes, memory_order_relaxed);
   out->wal_syncs = atomic_load_explicit(&s->wal_syncs, memory_order_relaxed);
@@ -1198,7 +995,7 @@ int mt_store_stats(mt_store *s, struct mt_store_stats *out) {
   out->writes = atomic_load_explicit(&s->writes, memory_order_relaxed);
   out->recovered_records = s->recovered;
   out->dropped_records = s->dropped;
-  out->last_seq = load_visible(s);
+  out->last_seq = atomic_load_explicit(&s->visible_seq, memory_order_acquire);
   out->wal_segment = atomic_load_explicit(&s->segment, memory_order_relaxed);
   pthread_mutex_lock(&s->mu);
   out->failed = s->failed;

@@ -195,8 +195,12 @@ typedef struct mt_store_options {
                                  are unflushed, default 2 */
   mt_sync sync;               /* default MT_SYNC_NONE */
   mt_recovery recovery;       /* default MT_RECOVER_TOLERATE_TAIL */
-  const mt_flush_sink *sink;  /* where flushed memtables go */
+  const mt_flush_sink *sink;  /* where flushed memtables go; NULL: sorted-run
+                                 files in dir (docs/run-format.md), or
+                                 dropped for a memory-only store */
   void *sink_ctx;
+  unsigned max_runs;          /* past this many run files a background merge
+                                 folds them into one, default 8 */
 } mt_store_options;
 
 typedef struct mt_store mt_store;
@@ -204,7 +208,8 @@ typedef struct mt_batch mt_batch;
 
 void mt_store_options_init(mt_store_options *o);
 /* dir NULL: memory only (no WAL; a flush goes to the sink or is dropped).
- * o NULL: defaults.  Replays the WAL in dir on open, per o->recovery;
+ * o NULL: defaults.  Opens the runs in dir and replays the WAL records
+ * they do not hold, per o->recovery;
  * MT_ECORRUPT names the file and offset, a comparator other than the one
  * the WAL was written with is MT_EINVAL. */
 int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o);
@@ -221,7 +226,10 @@ uint64_t mt_store_last_seq(mt_store *s); /* a snapshot: reads at it stay fixed *
 /* User view at snapshot: the newest visible version of each key, tombstones
  * hidden, in key order; next, prev, seek and seek_for_prev all work. */
 int mt_store_iter(mt_iter **out, mt_store *s, uint64_t snapshot);
-int mt_store_flush(mt_store *s); /* freeze active; wait until all is flushed */
+/* Freezes the active memtable and waits until every frozen one is flushed;
+ * MT_EIO (with the sink's message) if a flush attempt fails meanwhile: the
+ * memtable stays frozen and the background thread keeps retrying. */
+int mt_store_flush(mt_store *s);
 
 /* A struct tag only: the function below takes the name. */
 struct mt_store_stats {
@@ -229,6 +237,10 @@ struct mt_store_stats {
   uint64_t frozen;            /* frozen, not yet flushed */
   uint64_t bytes;             /* memory usage of the memtables held */
   uint64_t flushes;           /* memtables flushed since open */
+  uint64_t flush_errors;      /* failed flush attempts (each is retried) */
+  uint64_t runs;              /* sorted-run files live in dir */
+  uint64_t run_bytes;         /* their total size */
+  uint64_t merges;            /* background merges of runs since open */
   uint64_t stalls;            /* writes that waited for a flush */
   uint64_t stall_ns;          /* time they waited */
   uint64_t wal_bytes;         /* bytes appended to the WAL since open */

@@ -1,0 +1,374 @@
+/* store_flush.c -- the store's background thread: it flushes frozen
+ * memtables oldest first (IMMUTABLE -> FLUSHING -> FLUSHED) through the
+ * sink, releases their WAL segments, retries failures with a backoff, and
+ * merges the runs once there are more than max_runs; plus mt_store_flush.
+ *
+ * The default sink (no options.sink, a dir) writes one sorted run per
+ * memtable: run-<n>.sst.tmp is written, read back and verified
+ * (mt_run_open checks every checksum and the order of every entry),
+ * fdatasynced, renamed to run-<n>.sst and the directory fsynced.  Only then
+ * is the run published to readers and the memtable retired, in one view_mu
+ * section, and only then are the memtable's WAL segments removed.
+ *
+ * What recovery knows: every run's footer records the highest seq it
+ * holds; flushes go oldest memtable first, so the runs hold every seq up
+ * to the highest of those (covered_seq) and replay skips records at or
+ * below it.  A merged run records the numbers of the runs it replaces;
+ * recovery removes any it finds still there.  A user sink is told nothing
+ * the store can read back, so after each of its flushes the store writes
+ * FLUSHED (the memtable's last seq + a checksum, via .tmp + rename + dir
+ * sync) before removing segments: a crash in between replays nothing twice.
+ *
+ * Thread safety: one flush thread per store; it alone touches next_run,
+ * first_segment (after open) and the run files.  view_mu guards the lists
+ * and the counters in the struct; the thread holds it only to take work
+ * and to publish results, never across I/O.
+ *
+ * Invariants:
+ *  1. Frozen memtables leave the list oldest first, and only after their
+ *     data is durable in a run (or the user sink returned success and
+ *     FLUSHED is durable).
+ *  2. A segment is removed only when every memtable with data in it is
+ *     durably flushed: segments below a frozen memtable's seg_limit hold
+ *     data of it and older ones only.
+ *  3. A failed attempt leaves the memtable IMMUTABLE in the list; the next
+ *     try waits a backoff (BACKOFF_MIN doubling to BACKOFF_MAX), cut short
+ *     by mt_store_flush.  The store keeps accepting writes (until
+ *     back-pressure holds them).
+ *  4. A merge writes a new run holding every version of its inputs, makes
+ *     it durable, then replaces the inputs in the list in one view_mu
+ *     section; readers holding old runs keep them (refs), the files are
+ *     unlinked at once (the mappings stay valid).
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+enum {
+  BACKOFF_MIN_NS = 10 * 1000 * 1000,  /* first retry after 10 ms */
+  BACKOFF_MAX_NS = 500 * 1000 * 1000, /* at most every 0.5 s */
+};
+
+/* ---- the FLUSHED record (user sinks only) ----------------------------------------- */
+
+static void flushed_path(const mt_store *s, char *buf, const char *suffix) {
+  snprintf(buf, MT_STORE_PATH_CAP, "%s/FLUSHED%s", s->dir, suffix);
+}
+
+int mt_store_read_flushed_(mt_store *s, uint64_t *seq) {
+  *seq = 0;
+  char path[MT_STORE_PATH_CAP];
+  flushed_path(s, path, "");
+  mt_file *f;
+  int rc = mt_file_open_read(&f, path);
+  if (rc == MT_NOTFOUND) return MT_OK;
+  if (rc) return rc;
+  uint8_t b[17];
+  size_t got = 0, n;
+  while (!rc && got < sizeof b) {
+    rc = mt_file_read(f, b + got, sizeof b - got, &n);
+    if (!n) break;
+    got += n;
+  }
+  mt_file_close(f);
+  if (rc) return rc;
+  uint32_t ck;
+  memcpy(&ck, b + 8, 4);
+  if (got != 12 || (uint32_t)XXH3_64bits(b, 8) != ck)
+    return mt_set_error(MT_ECORRUPT, "%s: offset 0: damaged (%zu bytes, checksum %s)", path, got,
+                        got == 12 ? "mismatch" : "missing");
+  memcpy(seq, b, 8);
+  return MT_OK;
+}
+
+static int write_flushed(mt_store *s, uint64_t seq) {
+  char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
+  flushed_path(s, tmp, ".tmp");
+  flushed_path(s, path, "");
+  uint8_t b[12];
+  memcpy(b, &seq, 8);
+  uint32_t ck = (uint32_t)XXH3_64bits(b, 8);
+  memcpy(b + 8, &ck, 4);
+  mt_file *f;
+  int rc = mt_file_create(&f, tmp);
+  if (rc) return rc;
+  rc = mt_file_append(f, b, sizeof b);
+  if (!rc) rc = mt_file_sync(f);
+  int crc = mt_file_close(f);
+  if (!rc) rc = crc;
+  if (!rc) rc = mt_path_rename(tmp, path);
+  if (!rc) rc = mt_dir_sync(s->dir);
+  if (rc) mt_path_remove(tmp);
+  return rc;
+}
+
+/* ---- the sorted-run sink ----------------------------------------------------------- */
+
+typedef struct run_sink {
+  mt_store *s;
+  mt_run_info info;
+  mt_run_writer *w;
+  mt_run *out; /* the verified run, after finish succeeded */
+} run_sink;
+
+static int rs_begin(void *ctx, uint64_t memtable_id, uint64_t count) {
+  (void)memtable_id;
+  (void)count;
+  run_sink *rs = ctx;
+  char path[MT_STORE_PATH_CAP];
+  mt_store_run_path_(rs->s, path, rs->info.number, ".tmp");
+  return mt_run_writer_open(&rs->w, path, &rs->info);
+}
+
+static int rs_add(void *ctx, mt_slice key, uint64_t seq, mt_kind kind, mt_slice value) {
+  run_sink *rs = ctx;
+  return mt_run_writer_add(rs->w, key, seq, kind, value);
+}
+
+/* write the tail, read back and verify, sync, rename, sync the dir */
+static int rs_finish(void *ctx, int status) {
+  run_sink *rs = ctx;
+  mt_store *s = rs->s;
+  if (!rs->w) return status;
+  char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
+  snprintf(tmp, sizeof tmp, "%s", mt_run_writer_path(rs->w));
+  mt_store_run_path_(s, path, rs->info.number, "");
+  int rc = status < 0 ? status : mt_run_writer_finish(rs->w);
+  if (!rc) rc = mt_run_open(&rs->out, tmp, s->cmp.compare ? &s->cmp : NULL);
+  if (!rc) rc = mt_run_writer_sync(rs->w);
+  int crc = mt_run_writer_close(rs->w, false);
+  rs->w = NULL;
+  if (!rc) rc = crc;
+  if (!rc) rc = mt_path_rename(tmp, path);
+  if (!rc) rc = mt_dir_sync(s->dir);
+  if (rc) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mt_last_error());
+    mt_run_unref(rs->out);
+    rs->out = NULL;
+    mt_path_remove(tmp);
+    mt_set_error(rc, "%s", msg);
+  }
+  return rc;
+}
+
+static const mt_flush_sink run_sink_ops = {rs_begin, rs_add, rs_finish};
+
+/* ---- one flush ----------------------------------------------------------------------- */
+
+/* Room for one more run, made before the flush so publishing cannot fail. */
+static int reserve_run(mt_store *s) {
+  int rc = MT_OK;
+  pthread_mutex_lock(&s->view_mu);
+  if (s->nruns == s->runs_cap) {
+    size_t cap = s->runs_cap ? s->runs_cap * 2 : 8;
+    mt_run **p = mt_realloc(s->runs, cap * sizeof *p);
+    if (!p) {
+      rc = mt_set_error(MT_ENOMEM, "flush: out of memory for the run list");
+    } else {
+      s->runs = p;
+      s->runs_cap = cap;
+    }
+  }
+  pthread_mutex_unlock(&s->view_mu);
+  return rc;
+}
+
+/* Flushes f (the oldest frozen memtable); on success it has left the list. */
+static int flush_one(mt_store *s, frozen f) {
+  mt_run *run = NULL;
+  int rc = MT_OK;
+  if (s->sink) {
+    /* FLUSHED already: the sink took it, only the record failed last time */
+    if (mt_memtable_state(f.m) != MT_FLUSHED) rc = mt_memtable_flush(f.m, s->sink, s->sink_ctx);
+    if (!rc && s->dir) rc = write_flushed(s, f.max_seq);
+  } else if (s->dir && mt_memtable_count(f.m)) {
+    run_sink rs = {s, {s->cmp_name, s->next_run, 0, 0}, NULL, NULL};
+    rc = reserve_run(s);
+    if (!rc) rc = mt_memtable_flush(f.m, &run_sink_ops, &rs);
+    if (!rc) s->next_run++;
+    run = rs.out;
+  }
+  if (rc) {
+    mt_run_unref(run);
+    return rc;
+  }
+  pthread_mutex_lock(&s->view_mu);
+  if (run) s->runs[s->nruns++] = run; /* reserved above */
+  memmove(s->imm, s->imm + 1, (s->nimm - 1) * sizeof *s->imm);
+  s->nimm--;
+  pthread_mutex_unlock(&s->view_mu);
+  mt_memtable_unref(f.m);
+  atomic_fetch_add_explicit(&s->flushes, 1, memory_order_relaxed);
+  if (s->dir && f.seg_limit > s->first_segment) {
+    /* the data is durable: a failed removal is retried by the next flush */
+    if (!mt_store_remove_segments_(s, s->first_segment, f.seg_limit)) s->first_segment = f.seg_limit;
+  }
+  return MT_OK;
+}
+
+/* ---- merge ---------------------------------------------------------------------------- */
+
+static int merge_runs(mt_store *s) {
+  pthread_mutex_lock(&s->view_mu);
+  size_t n = s->nruns;
+  mt_run **in = mt_malloc(n * sizeof *in);
+  if (in) {
+    memcpy(in, s->runs, n * sizeof *in);
+    for (size_t i = 0; i < n; i++) mt_run_ref(in[i]);
+  }
+  pthread_mutex_unlock(&s->view_mu);
+  if (!in) return mt_set_error(MT_ENOMEM, "merge: out of memory");
+  mt_run_info info = {s->cmp_name, s->next_run, mt_run_props_of(in[0])->number,
+                      mt_run_props_of(in[n - 1])->number};
+  char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
+  mt_store_run_path_(s, tmp, info.number, ".tmp");
+  mt_store_run_path_(s, path, info.number, "");
+  mt_iter *it = NULL;
+  mt_run_writer *w = NULL;
+  mt_run *out = NULL;
+  int rc = mt_store_merge_runs_iter_(&it, mt_store_cmp_(s), in, n);
+  if (!rc) rc = mt_run_writer_open(&w, tmp, &info);
+  if (!rc) {
+    for (mt_iter_seek_to_first(it); !rc && mt_iter_valid(it); mt_iter_next(it))
+      rc = mt_run_writer_add(w, mt_iter_key(it), mt_iter_seq(it), mt_iter_kind(it), mt_iter_value(it));
+    if (!rc) rc = mt_iter_status(it);
+  }
+  mt_iter_free(it);
+  if (!rc) rc = mt_run_writer_finish(w);
+  if (!rc) rc = mt_run_open(&out, tmp, s->cmp.compare ? &s->cmp : NULL);
+  if (!rc) rc = mt_run_writer_sync(w);
+  if (w) {
+    int crc = mt_run_writer_close(w, false);
+    if (!rc) rc = crc;
+  }
+  if (!rc) rc = mt_path_rename(tmp, path);
+  if (!rc) rc = mt_dir_sync(s->dir);
+  if (!rc) {
+    s->next_run++;
+    pthread_mutex_lock(&s->view_mu);
+    s->runs[0] = out; /* the inputs are the oldest n runs: only this thread adds runs */
+    memmove(s->runs + 1, s->runs + n, (s->nruns - n) * sizeof *s->runs);
+    s->nruns -= n - 1;
+    s->merges++;
+    pthread_mutex_unlock(&s->view_mu);
+    for (size_t i = 0; i < n; i++) {
+      mt_store_run_path_(s, path, mt_run_props_of(in[i])->number, "");
+      mt_path_remove(path);
+      mt_run_unref(in[i]); /* the list's ref */
+    }
+    mt_dir_sync(s->dir); /* a leftover input is removed at the next open */
+  } else {
+    mt_run_unref(out);
+    mt_path_remove(tmp);
+  }
+  for (size_t i = 0; i < n; i++) mt_run_unref(in[i]);
+  mt_free(in);
+  return rc;
+}
+
+/* ---- the thread ------------------------------------------------------------------------ */
+
+static void deadline_after(struct timespec *ts, uint64_t ns) {
+  uint64_t t = mt_store_mono_ns_() + ns;
+  ts->tv_sec = (time_t)(t / 1000000000u);
+  ts->tv_nsec = (long)(t % 1000000000u);
+}
+
+static void *flusher(void *arg) {
+  mt_store *s = arg;
+  uint64_t backoff = 0;
+  bool merge_failed = false;
+  pthread_mutex_lock(&s->view_mu);
+  for (;;) {
+    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed;
+    if (!s->nimm && !merge) {
+      if (s->stop) break;
+      pthread_cond_wait(&s->work_cv, &s->view_mu);
+      continue;
+    }
+    if (s->nimm && backoff && !s->kick) {
+      if (s->stop) break; /* closing after a failure: the WAL keeps the rest */
+      struct timespec ts;
+      deadline_after(&ts, backoff);
+      if (pthread_cond_timedwait(&s->work_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
+    }
+    s->kick = false;
+    if (s->nimm) {
+      frozen f = s->imm[0];
+      pthread_mutex_unlock(&s->view_mu);
+      int rc = flush_one(s, f);
+      pthread_mutex_lock(&s->view_mu);
+      if (rc) {
+        s->flush_errors++;
+        s->err_gen++;
+        s->flush_rc = rc;
+        snprintf(s->flush_msg, sizeof s->flush_msg, "%s", mt_last_error());
+        backoff = backoff ? backoff * 2 : BACKOFF_MIN_NS;
+        if (backoff > BACKOFF_MAX_NS) backoff = BACKOFF_MAX_NS;
+      } else {
+        backoff = 0;
+        merge_failed = false; /* a new run: worth another try */
+      }
+      pthread_cond_broadcast(&s->room_cv);
+      continue;
+    }
+    pthread_mutex_unlock(&s->view_mu);
+    int rc = merge_runs(s);
+    pthread_mutex_lock(&s->view_mu);
+    if (rc) {
+      s->flush_errors++;
+      merge_failed = true;
+    }
+  }
+  pthread_mutex_unlock(&s->view_mu);
+  return NULL;
+}
+
+int mt_store_start_flusher_(mt_store *s) {
+  int err = pthread_create(&s->thread, NULL, flusher, s);
+  if (err) return mt_set_error(MT_ENOMEM, "mt_store_open: cannot start the flush thread: %s", strerror(err));
+  s->thread_started = true;
+  return MT_OK;
+}
+
+void mt_store_stop_flusher_(mt_store *s) {
+  if (!s->thread_started) return;
+  pthread_mutex_lock(&s->view_mu);
+  s->stop = true;
+  s->kick = true; /* one more try of anything pending */
+  pthread_cond_broadcast(&s->work_cv);
+  pthread_cond_broadcast(&s->room_cv);
+  pthread_mutex_unlock(&s->view_mu);
+  pthread_join(s->thread, NULL);
+  s->thread_started = false;
+}
+
+/* ---- mt_store_flush ------------------------------------------------------------------------ */
+
+int mt_store_flush(mt_store *s) {
+  if (!s) return mt_set_error(MT_EINVAL, "mt_store_flush: store is NULL");
+  pthread_mutex_lock(&s->flush_mu);
+  pthread_mutex_lock(&s->view_mu);
+  uint64_t gen = s->err_gen;
+  s->kick = true; /* a frozen one left by a failure is retried now */
+  pthread_cond_signal(&s->work_cv);
+  pthread_mutex_unlock(&s->view_mu);
+  waiter w;
+  int rc = mt_store_exclusive_begin_(s, &w);
+  if (!rc && mt_memtable_count(s->active)) rc = mt_store_switch_memtable_(s);
+  mt_store_exclusive_end_(s, &w);
+  if (!rc) {
+    pthread_mutex_lock(&s->view_mu);
+    while (s->nimm && s->err_gen == gen) pthread_cond_wait(&s->room_cv, &s->view_mu);
+    if (s->nimm) rc = mt_set_error(s->flush_rc, "mt_store_flush: %s", s->flush_msg);
+    pthread_mutex_unlock(&s->view_mu);
+  }
+  pthread_mutex_unlock(&s->flush_mu);
+  return rc;
+}

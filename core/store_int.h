@@ -1,0 +1,115 @@
+/* store_int.h -- what the store's files share: the struct and the calls
+ * between store.c (open, recovery, write path, freeze, stats),
+ * store_flush.c (the background flush and merge thread, the sorted-run
+ * sink, mt_store_flush) and store_iter.c (point reads and the merged user
+ * view).  The locking rules and invariants are at the top of store.c.
+ */
+#ifndef MT_CORE_STORE_INT_H
+#define MT_CORE_STORE_INT_H
+
+#include "internal.h"
+#include "run.h"
+#include "wal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { MT_STORE_PATH_CAP = 4096 };
+
+typedef struct waiter {
+  mt_slice body; /* encoded entries (a BATCH record's body) */
+  uint32_t count;
+  bool barrier; /* an exclusive section, not a write */
+  bool done;
+  int status;
+  uint64_t seq; /* first seq of the batch, given by the leader */
+  pthread_cond_t cv;
+  struct waiter *next;
+} waiter;
+
+/* A frozen memtable and where its data lives in the WAL. */
+typedef struct frozen {
+  mt_memtable *m;
+  uint64_t seg_limit; /* segments below it hold only data of this and older memtables */
+  uint64_t max_seq;   /* the last seq it holds */
+} frozen;
+
+struct mt_store {
+  char *dir; /* NULL: memory only */
+  char *rep;
+  mt_comparator cmp;
+  const char *cmp_name;
+  mt_sync sync;
+  mt_recovery recovery;
+  const mt_flush_sink *sink; /* NULL: sorted runs in dir (or dropped without a dir) */
+  void *sink_ctx;
+  size_t memtable_bytes;
+  unsigned max_immutable, max_runs;
+
+  pthread_mutex_t mu;
+  waiter *head, *tail;
+  uint64_t next_seq;
+  int failed;
+  char fail_msg[256];
+
+  mt_wal_writer *wal;     /* owned by the head of the queue */
+  uint64_t first_segment; /* oldest live segment (flush thread after open) */
+
+  /* view_mu guards everything down to `kick` */
+  pthread_mutex_t view_mu;
+  pthread_cond_t work_cv; /* to the flush thread: a frozen memtable, a kick, stop */
+  pthread_cond_t room_cv; /* from it: a memtable flushed, or a flush failed */
+  mt_memtable *active;
+  frozen *imm; /* oldest first */
+  size_t nimm, imm_cap;
+  mt_run **runs; /* oldest first */
+  size_t nruns, runs_cap;
+  bool stop;                /* close: drain what flushes, then exit */
+  bool kick;                /* mt_store_flush: retry now, skip the backoff */
+  uint64_t err_gen;         /* failed flush attempts so far */
+  int flush_rc;             /* status of the last failed attempt */
+  char flush_msg[256];      /* and its message */
+  uint64_t stalls, stall_ns, flush_errors, merges;
+
+  pthread_mutex_t flush_mu; /* serialises mt_store_flush and close */
+  pthread_t thread;
+  bool thread_started;
+  uint64_t next_run;    /* number of the next run file (flush thread) */
+  uint64_t covered_seq; /* every seq <= it is in the runs (or the user sink) */
+
+  _Atomic uint64_t visible_seq;
+  _Atomic uint64_t segment; /* number of the segment written now (stats) */
+  _Atomic uint64_t wal_bytes, wal_syncs, groups, writes, flushes;
+  uint64_t recovered, dropped;
+
+  pthread_condattr_t cv_attr; /* CLOCK_MONOTONIC for timed waits */
+  waiter *gathering;          /* a leader waiting for its group (under mu) */
+  unsigned last_group;        /* writers in the last group (under mu) */
+  uint64_t sync_ns;           /* moving average of one fdatasync (under mu) */
+};
+
+/* store.c */
+uint64_t mt_store_mono_ns_(void);
+void mt_store_seg_path_(const mt_store *s, char *buf, uint64_t number, const char *suffix);
+void mt_store_run_path_(const mt_store *s, char *buf, uint64_t number, const char *suffix);
+int mt_store_remove_segments_(mt_store *s, uint64_t from, uint64_t to);
+int mt_store_exclusive_begin_(mt_store *s, waiter *w);
+void mt_store_exclusive_end_(mt_store *s, waiter *w);
+/* REQUIRES: the head of the queue.  The active memtable joins the frozen
+ * list (newest), a new memtable and a new segment take its place. */
+int mt_store_switch_memtable_(mt_store *s);
+const mt_comparator *mt_store_cmp_(const mt_store *s);
+
+/* store_flush.c */
+int mt_store_start_flusher_(mt_store *s);
+void mt_store_stop_flusher_(mt_store *s);
+/* The sequence number a user sink's flushes reached (the FLUSHED file in
+ * dir), 0 without one; MT_ECORRUPT if it is damaged. */
+int mt_store_read_flushed_(mt_store *s, uint64_t *seq);
+
+/* store_iter.c: a raw merge (every version, internal order) over runs. */
+int mt_store_merge_runs_iter_(mt_iter **out, const mt_comparator *cmp, mt_run **runs, size_t n);
+
+#endif
