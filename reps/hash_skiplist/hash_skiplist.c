@@ -24,8 +24,9 @@
  * offset; a link above carries the successor's fence too (the 4 key bytes
  * after the prefix), so a search under bytewise order passes over or stops
  * before a node of another fence without touching it.  That costs 4 bytes
- * per upper link (one node in `branching` has one) and pays back about a
- * quarter of the cache misses of an insert or an active get.
+ * per upper link (one node in `branching` has one) and saves the miss of
+ * most overshoots above level 0 (about 10% less CPU per random insert,
+ * measured at N = 1M).
  *
  * Freeze builds a sorted index (8 bytes per entry: the node's offset and a
  * 4-byte key fence; heap, reported by memory_outside_arena with the bucket
