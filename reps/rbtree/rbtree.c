@@ -213,31 +213,13 @@ static link_t encode(const struct mt_rep *t, const void *p) {
 
 /* ---- comparison ------------------------------------------------------------- */
 
-static inline uint64_t load_be64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
-
-/* memcmp order, shorter first on a tie; 8 bytes at a time. */
-static inline int bytewise(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-  size_t n = an < bn ? an : bn, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x = load_be64(a + i), y = load_be64(b + i);
-    if (x != y) return x < y ? -1 : 1;
-  }
-  for (; i < n; i++)
-    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-  return an < bn ? -1 : an > bn;
-}
-
 /* Node entry against the target (key, seq) in internal-key order. */
 static inline int cmp_node(const struct mt_rep *t, const node *n, mt_slice key, uint64_t seq) {
   const uint8_t *e = entry_of(n);
   if (t->cmp->compare) return mt_entry_compare_key(t->cmp, e, key, seq);
   uint32_t klen;
   const uint8_t *k = e[0] < 128 ? (klen = e[0], e + 1) : mt_varint32_(e, &klen);
-  int c = bytewise(k, klen, key.data, key.len);
+  int c = mt_bytewise_compare(k, klen, key.data, key.len);
   if (c) return c;
   uint64_t tr;
   memcpy(&tr, k + klen, 8);
