@@ -1,8 +1,11 @@
 /* test_rbtree_local.c -- the rbtree rep beside a model: randomized adds with
- * the invariant check after every one, the rotation-heavy sorted orders, a
- * reversed comparator, out-of-memory at every allocation, and readers and
- * iterators racing a writer (LevelDB's scheme: every key a reader knew was
- * added before it started is found; scans never go backwards). */
+ * the invariant check (colours, black heights, order, parent links, the
+ * thread and next2) after every one, the rotation-heavy sorted orders, a
+ * reversed comparator, out-of-memory at each of the first 40 allocations,
+ * readers and iterators racing a writer (LevelDB's scheme: every key a
+ * reader knew was added before it started is found; scans never go
+ * backwards), and small trees rotating near the root under a reader (gets,
+ * seeks and prev must stay right: a missing seqlock or lock fails it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
