@@ -206,6 +206,7 @@ typedef struct replay {
   uint64_t records, dropped;
   bool damaged; /* some damage was tolerated */
   bool stop;    /* point in time: nothing more is replayed */
+  bool needed;  /* this segment held a record the runs do not */
 } replay;
 
 static const char *mode_name(mt_recovery m) {
@@ -314,7 +315,7 @@ static int replay_segment(replay *rp, uint64_t number, bool last) {
       continue;
     }
     if (rc) break;
-    rp->records++;
+    if (last_seq > s->covered_seq) rp->records++, rp->needed = true; /* else the runs held all of it */
     if (last_seq > rp->last_seq) rp->last_seq = last_seq;
   }
   mt_wal_reader_free(r);
@@ -479,7 +480,8 @@ static int recover(mt_store *s) {
       break;
     }
   }
-  replay rp = {s, s->covered_seq, 0, 0, false, false};
+  replay rp = {s, s->covered_seq, 0, 0, false, false, false};
+  size_t done = base; /* segments base..done-1 hold only what the runs hold */
   for (size_t i = base; i < l.len && !rp.stop; i++) {
     if (i > base && l.n[i] != l.n[i - 1] + 1) {
       char path[PATH_CAP];
@@ -490,8 +492,10 @@ static int recover(mt_store *s) {
       rc = on_damage(&rp, false, false, &end_seg);
       if (rc || rp.stop) break;
     }
+    rp.needed = false;
     rc = replay_segment(&rp, l.n[i], i + 1 == l.len);
     if (rc) goto out;
+    if (done == i && !rp.needed && !rp.damaged) done = i + 1;
   }
   if (rc) goto out;
   s->recovered = rp.records;
@@ -514,9 +518,10 @@ static int recover(mt_store *s) {
       rc = remove_listed(s, l.n, l.len);
       s->first_segment = next;
     } else {
-      /* superseded leftovers of an interrupted cleanup */
-      if (!rc) rc = remove_listed(s, l.n, base);
-      s->first_segment = l.len ? l.n[base] : next;
+      /* superseded leftovers of an interrupted cleanup, and segments the
+       * runs hold whole (a crash between a flush and their removal) */
+      if (!rc) rc = remove_listed(s, l.n, done);
+      s->first_segment = done < l.len ? l.n[done] : next;
     }
   }
 out:

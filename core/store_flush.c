@@ -286,8 +286,19 @@ static void *flusher(void *arg) {
   bool merge_failed = false;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
-    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed;
-    if (!s->nimm && !merge) {
+    /* a merge goes first: reads stay bounded even while flushes queue */
+    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed && !s->stop;
+    if (merge) {
+      pthread_mutex_unlock(&s->view_mu);
+      int rc = merge_runs(s);
+      pthread_mutex_lock(&s->view_mu);
+      if (rc) {
+        s->flush_errors++;
+        merge_failed = true;
+      }
+      continue;
+    }
+    if (!s->nimm) {
       if (s->stop) break;
       pthread_cond_wait(&s->work_cv, &s->view_mu);
       continue;
@@ -316,14 +327,6 @@ static void *flusher(void *arg) {
         merge_failed = false; /* a new run: worth another try */
       }
       pthread_cond_broadcast(&s->room_cv);
-      continue;
-    }
-    pthread_mutex_unlock(&s->view_mu);
-    int rc = merge_runs(s);
-    pthread_mutex_lock(&s->view_mu);
-    if (rc) {
-      s->flush_errors++;
-      merge_failed = true;
     }
   }
   pthread_mutex_unlock(&s->view_mu);

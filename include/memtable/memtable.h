@@ -247,7 +247,7 @@ struct mt_store_stats {
   uint64_t wal_syncs;         /* fdatasync calls on the WAL since open */
   uint64_t write_groups;      /* WAL appends: one per group commit */
   uint64_t writes;            /* acknowledged writes (puts, deletes, batches) */
-  uint64_t recovered_records; /* WAL records replayed at open */
+  uint64_t recovered_records; /* WAL records replayed at open (not those the runs held) */
   uint64_t dropped_records;   /* damaged records skipped or cut off at open */
   uint64_t wal_segment;       /* number of the segment written now; 0 without a dir */
   uint64_t last_seq;

@@ -1,0 +1,327 @@
+/* test_store_lifecycle.c -- freeze, background flush to sorted runs, reads
+ * over everything, merges, back-pressure and recovery over runs
+ * (RELIABILITY.md case 13: several memtables over one WAL; case 12's
+ * failures injected at every file operation of a flush). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/file.h"
+#include "support.h"
+
+enum { NK = 3000 };
+
+static char dir[64];
+static int mdl[NK]; /* -1 absent, else the value's generation */
+
+static void rm_rf(const char *d) {
+  DIR *dd = opendir(d);
+  struct dirent *e;
+  char p[512];
+  while (dd && (e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+    unlink(p);
+  }
+  if (dd) closedir(dd);
+  rmdir(d);
+}
+
+static int count_files(const char *prefix) {
+  DIR *dd = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  while (dd && (e = readdir(dd))) n += !strncmp(e->d_name, prefix, strlen(prefix));
+  if (dd) closedir(dd);
+  return n;
+}
+
+static int setup(void **state) {
+  snprintf(dir, sizeof dir, "/tmp/mt_life_%d", (int)getpid());
+  rm_rf(dir);
+  for (int i = 0; i < NK; i++) mdl[i] = -1;
+  return 0;
+}
+static int teardown(void **state) {
+  mt_file_set_fault(NULL);
+  rm_rf(dir);
+  return 0;
+}
+
+static void key_of(char *b, int k) { snprintf(b, 16, "key%06d", k); }
+static mt_slice val_of(char *b, int k, int gen) {
+  int n = snprintf(b, 128, "%d:%d:", k, gen);
+  for (; n < 100; n++) b[n] = (char)('a' + (k + gen + n) % 26);
+  return (mt_slice){b, (size_t)n};
+}
+
+/* s NULL: the model only */
+static void put(mt_store *s, int k, int gen) {
+  char kb[16], vb[128];
+  key_of(kb, k);
+  if (s) assert_int_equal(mt_store_put(s, S(kb), val_of(vb, k, gen)), MT_OK);
+  mdl[k] = gen;
+}
+static void del(mt_store *s, int k) {
+  char kb[16];
+  key_of(kb, k);
+  if (s) assert_int_equal(mt_store_delete(s, S(kb)), MT_OK);
+  mdl[k] = -1;
+}
+
+/* Point reads and a forward and a backward walk equal the mdl. */
+static void check(mt_store *s) {
+  char kb[16], vb[128];
+  for (int k = 0; k < NK; k++) {
+    key_of(kb, k);
+    void *v;
+    size_t n;
+    int rc = mt_store_get(s, S(kb), MT_SEQ_MAX, &v, &n);
+    if (mdl[k] < 0) {
+      if (rc != MT_NOTFOUND) fail_msg("key %d: deleted or never written, yet get says %d", k, rc);
+    } else {
+      if (rc != MT_OK) fail_msg("key %d: want gen %d, get says %d", k, mdl[k], rc);
+      mt_slice e = val_of(vb, k, mdl[k]);
+      assert_int_equal(n, e.len);
+      assert_memory_equal(v, e.data, e.len);
+    }
+    mt_free(v);
+  }
+  mt_iter *it;
+  assert_int_equal(mt_store_iter(&it, s, MT_SEQ_MAX), MT_OK);
+  int k = 0;
+  for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it), k++) {
+    while (k < NK && mdl[k] < 0) k++;
+    assert_true(k < NK);
+    key_of(kb, k);
+    assert_int_equal(mt_iter_key(it).len, strlen(kb));
+    assert_memory_equal(mt_iter_key(it).data, kb, strlen(kb));
+  }
+  while (k < NK && mdl[k] < 0) k++;
+  assert_int_equal(k, NK);
+  assert_int_equal(mt_iter_status(it), MT_OK);
+  k = NK - 1;
+  for (mt_iter_seek_to_last(it); mt_iter_valid(it); mt_iter_prev(it), k--) {
+    while (k >= 0 && mdl[k] < 0) k--;
+    assert_true(k >= 0);
+    key_of(kb, k);
+    assert_memory_equal(mt_iter_key(it).data, kb, strlen(kb));
+  }
+  while (k >= 0 && mdl[k] < 0) k--;
+  assert_int_equal(k, -1);
+  mt_iter_free(it);
+}
+
+static mt_store *open_small(size_t bytes, unsigned max_runs) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.memtable_bytes = bytes;
+  o.max_runs = max_runs;
+  mt_store *s;
+  assert_int_equal(mt_store_open(&s, dir, &o), MT_OK);
+  return s;
+}
+
+static void options_are_checked(void **state) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  assert_int_equal(o.max_runs, 8);
+  assert_int_equal(o.memtable_bytes, 64u << 20);
+  mt_store *s;
+  o.max_runs = 1;
+  assert_int_equal(mt_store_open(&s, dir, &o), MT_EINVAL);
+  assert_non_null(strstr(mt_last_error(), "max_runs"));
+  o.max_runs = 8;
+  o.memtable_bytes = 100;
+  assert_int_equal(mt_store_open(&s, dir, &o), MT_EINVAL);
+  assert_non_null(strstr(mt_last_error(), "memtable_bytes"));
+  o.memtable_bytes = 1 << 20;
+  o.max_immutable = 5000;
+  assert_int_equal(mt_store_open(&s, dir, &o), MT_EINVAL);
+  assert_non_null(strstr(mt_last_error(), "max_immutable"));
+}
+
+/* Memtables freeze at their size and flush to runs in the background;
+ * runs merge past max_runs; reads see everything, and so does a reopen. */
+static void freeze_flush_merge_reopen(void **state) {
+  mt_store *s = open_small(64 << 10, 3);
+  unsigned seed = 5;
+  uint64_t snap = 0;
+  int at_snap[NK];
+  for (int i = 0; i < 12000; i++) {
+    int k = rand_r(&seed) % NK;
+    if (rand_r(&seed) % 6) put(s, k, i);
+    else del(s, k);
+    if (i == 4000) {
+      snap = mt_store_last_seq(s);
+      memcpy(at_snap, mdl, sizeof mdl);
+    }
+  }
+  struct mt_store_stats st;
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_true(st.flushes >= 10);
+  assert_true(st.runs >= 1 && st.runs <= 4);
+  assert_true(st.merges >= 1);
+  assert_int_equal(st.flush_errors, 0);
+  assert_true(st.frozen <= 2);
+  assert_true(st.bytes < 5 * (64 << 10));
+  check(s);
+  /* the old snapshot still reads its versions: merges keep every version */
+  char kb[16], vb[128];
+  for (int k = 0; k < NK; k += 7) {
+    key_of(kb, k);
+    void *v;
+    size_t n;
+    int rc = mt_store_get(s, S(kb), snap, &v, &n);
+    assert_int_equal(rc, at_snap[k] < 0 ? MT_NOTFOUND : MT_OK);
+    if (!rc) assert_memory_equal(v, val_of(vb, k, at_snap[k]).data, n);
+    mt_free(v);
+  }
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_int_equal(st.frozen, 0);
+  assert_int_equal(count_files("wal-"), 1);
+  uint64_t last = mt_store_last_seq(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  s = open_small(64 << 10, 3);
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_int_equal(st.recovered_records, 0); /* everything was in the runs */
+  assert_int_equal(mt_store_last_seq(s), last);
+  check(s);
+  put(s, 1, 99999);
+  assert_int_equal(mt_store_last_seq(s), last + 1);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
+/* An iterator keeps its view while writes, flushes and merges go on. */
+static void iterator_is_stable(void **state) {
+  mt_store *s = open_small(32 << 10, 2);
+  for (int k = 0; k < NK; k++) put(s, k, 1);
+  mt_iter *it;
+  assert_int_equal(mt_store_iter(&it, s, MT_SEQ_MAX), MT_OK);
+  for (int k = 0; k < NK; k++) del(s, k);
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  int n = 0;
+  char vb[128];
+  for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it), n++) {
+    mt_slice e = val_of(vb, n, 1);
+    assert_memory_equal(mt_iter_value(it).data, e.data, e.len);
+  }
+  assert_int_equal(n, NK);
+  mt_iter_free(it);
+  check(s); /* all deleted now */
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
+/* Case 13: two memtables over the WAL; the first is flushed but its
+ * segment cannot be removed; a crash (no close) leaves both.  Reopen
+ * replays only the second's records, and a key the second deleted stays
+ * deleted. */
+static int refuse_wal_remove(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  return op == MT_FOP_REMOVE && strstr(path, "/wal-") ? EIO : 0;
+}
+
+static void two_memtables(mt_store *s) {
+  static const mt_file_fault f = {refuse_wal_remove, NULL, NULL};
+  for (int k = 0; k < 100; k++) put(s, k, 1);
+  if (s) {
+    mt_file_set_fault(&f);
+    if (mt_store_flush(s)) _exit(2); /* durable in a run; the segment stays */
+    mt_file_set_fault(NULL);
+  }
+  for (int k = 50; k < 150; k++) put(s, k, 2);
+  for (int k = 0; k < 10; k++) del(s, k);
+}
+
+static void several_memtables_over_one_wal(void **state) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    mt_store *s = open_small(1 << 20, 8);
+    two_memtables(s);
+    _exit(0); /* the crash: no close */
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  two_memtables(NULL);
+  assert_int_equal(count_files("run-"), 1);
+  assert_int_equal(count_files("wal-"), 2);
+  mt_store *s = open_small(1 << 20, 8);
+  struct mt_store_stats st;
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_int_equal(st.recovered_records, 110); /* the second memtable's only */
+  assert_int_equal(mt_store_last_seq(s), 210);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  assert_int_equal(count_files("wal-"), 2); /* the first one went at open: the second + the new */
+}
+
+/* Case 12 with failures instead of kills: every file operation of a
+ * flush fails once in turn; the flush reports it, nothing is lost, the
+ * retry succeeds, and a reopen equals the mdl. */
+static int fail_at, seen;
+static int fail_nth(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  return ++seen == fail_at ? (op == MT_FOP_WRITE ? ENOSPC : EIO) : 0;
+}
+
+static void failure_at_every_step_of_a_flush(void **state) {
+  static const mt_file_fault f = {fail_nth, NULL, NULL};
+  int steps = 0;
+  for (fail_at = 1;; fail_at++) {
+    rm_rf(dir);
+    for (int k = 0; k < NK; k++) mdl[k] = -1;
+    mt_store *s = open_small(1 << 20, 8);
+    for (int k = 0; k < 300; k++) put(s, k, 1);
+    for (int k = 0; k < 30; k++) del(s, k * 3);
+    seen = 0;
+    mt_file_set_fault(&f);
+    int rc = mt_store_flush(s);
+    mt_file_set_fault(NULL);
+    bool hit = seen >= fail_at;
+    if (!hit) {
+      assert_int_equal(rc, MT_OK);
+      assert_int_equal(mt_store_close(s), MT_OK);
+      break;
+    }
+    steps++;
+    struct mt_store_stats st;
+    mt_store_stats(s, &st);
+    if (rc) {
+      assert_true(rc == MT_EIO);
+      assert_true(*mt_last_error());
+    }
+    if (!st.failed) { /* a WAL failure fails the store: reopen instead */
+      check(s);
+      for (int k = 300; k < 320; k++) put(s, k, 2);
+      assert_int_equal(mt_store_flush(s), MT_OK);
+      check(s);
+    }
+    mt_store_close(s);
+    s = open_small(1 << 20, 8);
+    check(s);
+    assert_int_equal(mt_store_close(s), MT_OK);
+    assert_true(fail_at < 500);
+  }
+  assert_true(steps >= 8); /* freeze (create, write, sync, rename, dir sync), run, remove */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(options_are_checked, setup, teardown),
+      cmocka_unit_test_setup_teardown(freeze_flush_merge_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(iterator_is_stable, setup, teardown),
+      cmocka_unit_test_setup_teardown(several_memtables_over_one_wal, setup, teardown),
+      cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
