@@ -314,7 +314,14 @@ static void narrow(const struct mt_rep *r, const runv *v, mt_slice key, uint64_t
   if (i0 >= v->n) return;
   uint64_t nf = (v->n - i0 + FENCE_EVERY - 1) >> FENCE_SHIFT;
   uint64_t a = 0, b = nf; /* a: first fence >= d */
+  bool fetched = false;
   while (a < b) {
+    if (!fetched && b - a <= 64) { /* the last levels: fetch their lines at once */
+      fetched = true;
+      for (uint64_t k = a; k < b; k += 8)
+        __builtin_prefetch(&chunk_of(r, v->start + i0 + (k << FENCE_SHIFT))
+                                ->fence[((v->start + i0 + (k << FENCE_SHIFT)) & (CHUNK_SLOTS - 1)) >> FENCE_SHIFT]);
+    }
     uint64_t mid = (a + b) / 2;
     if (fence_get(r, v->start + i0 + (mid << FENCE_SHIFT)) < d) a = mid + 1;
     else b = mid;
