@@ -6,7 +6,7 @@
  * A child process writes a known sequence, then installs a file-layer hook
  * that calls _exit at the k-th file operation other than a WAL append
  * (those are test_store_crash's), in whichever thread does it (a
- * a writer, mt_store_flush or the flush thread), and goes on: a flush, more
+ * writer, mt_store_flush or the flush thread), and goes on: a flush, more
  * writes counted in shared memory as they are acknowledged, another flush.
  * For k = 1, 2, ... until the child gets through, the parent reopens the
  * store and requires: every acknowledged write is there (the one write in
