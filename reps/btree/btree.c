@@ -77,13 +77,17 @@
  *    child's version (lock coupling): a child that split in between is
  *    caught by its parent's version.  Invariant 7 makes every pointer read
  *    from a torn node safe to follow; NULL slots and counts beyond F are
- *    guarded.  Readers hold nothing between calls.
+ *    guarded.  Readers hold nothing between calls.  A reader starts again
+ *    only because an insert changed a node it was reading; it can starve
+ *    only if inserts into that one node never pause.
  *  - Writers (insert, insert_concurrent: the same code, many at once)
  *    descend like readers, then take the leaf (and, to split, the parent)
  *    by CAS from the version they read: a failed CAS means the node
  *    changed, so they let go of what they hold and start again.  A writer
- *    never waits while holding a node, so writers cannot deadlock.  The
- *    root pointer changes only under the old root's lock.
+ *    never waits while holding a node, so writers cannot deadlock.  A
+ *    writer that changed nothing (a split that lost the race for the
+ *    parent, or ran out of memory) puts the old version back.  The root
+ *    pointer changes only under the old root's lock.
  *  - A leaf's prev is written by the split of its predecessor, under that
  *    predecessor's lock; a reader following prev checks that the leaf it
  *    reaches still has next == where it came from.
