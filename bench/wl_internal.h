@@ -100,6 +100,15 @@ static inline void wl_fill_op(const mtw_ctx *ctx, int kind, const uint8_t *keys,
   *val = wl_slice(buf + ks, vs);
 }
 
+/* Random key idx for a random-order op (a read, a seek, a mix op): made
+ * here in buf (ks bytes) from idx -- two mixes, a few ns -- rather than
+ * loaded from the pregenerated array, whose random access would add a
+ * cache miss per op that the anchors' loop does not pay. */
+static inline mt_slice wl_rand_key(const mtw_ctx *ctx, uint64_t idx, size_t ks, uint8_t *buf) {
+  wl_make_key(buf, KEYS_RANDOM, idx, ks, ctx->cfg.prefixes);
+  return wl_slice(buf, ks);
+}
+
 /* Keys 0..n-1 of a kind at size ks (generated on first use); NULL on ENOMEM. */
 const uint8_t *wl_keys_get(mtw_ctx *ctx, int kind, uint64_t n, size_t ks);
 /* Makes sure the value table covers vs bytes; false on ENOMEM. */

@@ -262,18 +262,19 @@ static int wl_readrandom(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   uint64_t filled;
   mt_memtable *m = wl_fixture(ctx, ks, vs, &filled, out);
   if (!m) return -1;
-  const uint8_t *keys = wl_keys_get(ctx, KEYS_RANDOM, filled, ks);
   uint32_t *pick = wl_picks(ctx->cfg.dist, ctx->cfg.zipf_theta, filled, filled, 7);
-  if (!keys || !pick) {
+  uint8_t *kbuf = malloc(ks);
+  if (!kbuf || !pick) {
     free(pick);
+    free(kbuf);
     return wl_fail(out, "out of memory");
   }
   uint64_t hits = 0, i = 0;
   double t0 = wl_now();
   for (; i < filled; i++) {
     mt_slice v;
-    hits += mt_memtable_get(m, wl_slice(keys + (uint64_t)pick[i] * ks, ks), MT_SEQ_MAX, &v,
-                            NULL) == MT_OK;
+    hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, &v, NULL) ==
+            MT_OK;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -284,6 +285,7 @@ static int wl_readrandom(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   out->want = filled;
   wl_set_bytes(out, m, filled);
   free(pick);
+  free(kbuf);
   if (hits != i)
     return wl_fail(out, "found %llu of %llu present keys", (unsigned long long)hits,
                    (unsigned long long)i);
@@ -348,18 +350,19 @@ static int wl_seekrandom_next10(mtw_ctx *ctx, const mtw_workload *w, mtw_result 
   mt_memtable *m = wl_fixture(ctx, ks, wl_value_size(ctx, w), &filled, out);
   if (!m) return -1;
   uint64_t n = filled / 10;
-  const uint8_t *keys = wl_keys_get(ctx, KEYS_RANDOM, filled, ks);
   uint32_t *pick = wl_picks(ctx->cfg.dist, ctx->cfg.zipf_theta, n, filled, 99);
+  uint8_t *kbuf = malloc(ks);
   mt_iter *it = NULL;
-  int rc = keys && pick ? mt_iter_new(&it, m) : MT_ENOMEM;
+  int rc = kbuf && pick ? mt_iter_new(&it, m) : MT_ENOMEM;
   if (rc != MT_OK) {
     free(pick);
+    free(kbuf);
     return wl_fail_mt(out, "mt_iter_new", rc);
   }
   uint64_t i = 0, found = 0;
   double t0 = wl_now();
   for (; i < n; i++) {
-    mt_iter_seek(it, wl_slice(keys + (uint64_t)pick[i] * ks, ks));
+    mt_iter_seek(it, wl_rand_key(ctx, pick[i], ks, kbuf));
     found += mt_iter_valid(it);
     for (int k = 0; k < 10 && mt_iter_valid(it); k++) mt_iter_next(it);
     if (wl_capped(ctx, i, t0)) {
@@ -371,6 +374,7 @@ static int wl_seekrandom_next10(mtw_ctx *ctx, const mtw_workload *w, mtw_result 
   rc = mt_iter_status(it);
   mt_iter_free(it);
   free(pick);
+  free(kbuf);
   out->ops = i;
   out->want = n;
   if (rc != MT_OK) return wl_fail_mt(out, "seek", rc);
@@ -566,8 +570,9 @@ int mtw_ctx_new(mtw_ctx **out, const char *spec, const mtw_config *c, char *err,
     mt_rep_names(dflt, 1);
     spec = dflt[0];
   }
-  if (c->key_size < 16 || c->num == 0 || c->num > UINT32_MAX || c->prefixes == 0) {
-    snprintf(err, cap, "need key size >= 16, 0 < num <= %u, prefixes > 0", UINT32_MAX);
+  if (c->key_size < 16 || c->key_size > 4096 || c->num == 0 || c->num > UINT32_MAX ||
+      c->prefixes == 0) {
+    snprintf(err, cap, "need 16 <= key size <= 4096, 0 < num <= %u, prefixes > 0", UINT32_MAX);
     return MT_EINVAL;
   }
   mt_memtable *m;

@@ -46,7 +46,7 @@ typedef struct mtw_mix { /* percents of operations; sum 100 */
 typedef struct mtw_config {
   uint64_t num;       /* N: entries per memtable (standard: 1,000,000) */
   uint64_t prefixes;  /* P: distinct 8-byte key prefixes (10,000) */
-  size_t key_size;    /* bytes, >= 16 (16) */
+  size_t key_size;    /* bytes, 16..4096 (16) */
   size_t value_size;  /* bytes (100) */
   int threads;        /* writer threads of fillrandom_Nthreads (2) */
   mtw_dist dist;      /* key choice of reads, seeks and mixes (uniform) */

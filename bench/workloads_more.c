@@ -38,17 +38,18 @@ int wl_zipfread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   uint64_t filled;
   mt_memtable *m = wl_fixture(ctx, ks, wl_value_size(ctx, w), &filled, out);
   if (!m) return -1;
-  const uint8_t *keys = wl_keys_get(ctx, KEYS_RANDOM, filled, ks);
   uint32_t *pick = wl_picks(MTW_ZIPF, ctx->cfg.zipf_theta, filled, filled, 17);
-  if (!keys || !pick) {
+  uint8_t *kbuf = malloc(ks);
+  if (!kbuf || !pick) {
     free(pick);
+    free(kbuf);
     return wl_fail(out, "out of memory");
   }
   uint64_t hits = 0, i = 0;
   double t0 = wl_now();
   for (; i < filled; i++) {
-    hits += mt_memtable_get(m, wl_slice(keys + (uint64_t)pick[i] * ks, ks), MT_SEQ_MAX, NULL,
-                            NULL) == MT_OK;
+    hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, NULL, NULL) ==
+            MT_OK;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -58,6 +59,7 @@ int wl_zipfread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   out->ops = i;
   out->want = filled;
   free(pick);
+  free(kbuf);
   if (hits != i)
     return wl_fail(out, "found %llu of %llu present keys", (unsigned long long)hits,
                    (unsigned long long)i);
@@ -120,10 +122,11 @@ int wl_readwhilewriting(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     mt_memtable_unref(m);
     return wl_fail(out, "could not start the writer thread");
   }
+  uint8_t kbuf[4096]; /* key_size <= 4096 (mtbench's --key-size bound) */
   while (!atomic_load_explicit(&wr.done, memory_order_acquire)) {
     for (int k = 0; k < 64; k++, reads++)
-      hits += mt_memtable_get(m, wl_slice(keys + (uint64_t)pick[reads % n] * ks, ks),
-                              MT_SEQ_MAX, NULL, NULL) == MT_OK;
+      hits += mt_memtable_get(m, wl_rand_key(ctx, pick[reads % n], ks, kbuf), MT_SEQ_MAX, NULL,
+                              NULL) == MT_OK;
   }
   double t_read = wl_now() - wr.t0;
   pthread_join(tid, NULL);
@@ -208,9 +211,10 @@ int wl_mix_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     goto out_unref;
   }
   uint64_t i = 0, hits = 0, reads = 0, scans = 0;
+  uint8_t kbuf[4096]; /* key_size <= 4096 (mtbench's --key-size bound) */
   double t0 = wl_now();
   for (; i < n; i++) {
-    mt_slice key = wl_slice(keys + (uint64_t)pick[i] * ks, ks);
+    mt_slice key = wl_rand_key(ctx, pick[i], ks, kbuf);
     if (kind[i] == 0) {
       reads++;
       hits += mt_memtable_get(m, key, MT_SEQ_MAX, NULL, NULL) == MT_OK;
