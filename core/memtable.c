@@ -253,14 +253,28 @@ typedef struct mem_iter {
   mt_iter base;
   mt_memtable *m;
   mt_rep_iter *ri;
+  mt_slice prefix; /* prefix-bounded iterators only: a copy owned here */
+  bool bounded;
 } mem_iter;
 
-static void sync_entry(mem_iter *it) { mt_iter_set_entry(&it->base, it->m->ops->iter_entry(it->ri)); }
+static bool in_prefix(const mem_iter *it, const uint8_t *e) {
+  mt_slice k = mt_entry_key(e);
+  return k.len >= it->prefix.len && (!it->prefix.len || !memcmp(k.data, it->prefix.data, it->prefix.len));
+}
+
+/* Publishes the rep iterator's entry; a bounded iterator outside its prefix
+ * is invalid. */
+static void sync_entry(mem_iter *it) {
+  const uint8_t *e = it->m->ops->iter_entry(it->ri);
+  if (e && it->bounded && !in_prefix(it, e)) e = NULL;
+  mt_iter_set_entry(&it->base, e);
+}
 
 static void mi_free(mt_iter *base) {
   mem_iter *it = (mem_iter *)base;
   it->m->ops->iter_free(it->ri);
   mt_memtable_unref(it->m);
+  mt_free((void *)it->prefix.data);
   mt_free(it);
 }
 static void mi_first(mt_iter *base) {
@@ -297,22 +311,83 @@ static void mi_prev(mt_iter *base) {
 static const mt_iter_vt mem_iter_vt = {mi_free, mi_first, mi_last, mi_seek, mi_seek_for_prev,
                                        mi_next, mi_prev};
 
-int mt_iter_new(mt_iter **out, mt_memtable *m) {
-  if (!out) return mt_set_error(MT_EINVAL, "mt_iter_new: out is NULL");
+/* Prefix-bounded positioning: the range of keys starting with the prefix
+ * begins at the prefix itself and ends before its successor. */
+static void pi_first(mt_iter *base) { mi_seek(base, ((mem_iter *)base)->prefix); }
+static void pi_last(mt_iter *base) {
+  mem_iter *it = (mem_iter *)base;
+  const mt_rep_ops *o = it->m->ops;
+  size_t n = it->prefix.len;
+  const uint8_t *p = it->prefix.data;
+  while (n && p[n - 1] == 0xff) n--; /* successor: drop trailing 0xff, bump the last byte */
+  uint8_t stack[64], *succ = n <= sizeof stack ? stack : mt_malloc(n);
+  if (n && !succ) {
+    base->status = MT_ENOMEM;
+    mt_iter_set_entry(base, NULL);
+    return;
+  }
+  if (n) {
+    memcpy(succ, p, n);
+    succ[n - 1]++;
+    o->iter_seek(it->ri, (mt_slice){succ, n}, MT_SEQ_MAX);
+    if (o->iter_entry(it->ri)) o->iter_prev(it->ri);
+    else o->iter_seek_to_last(it->ri);
+    if (succ != stack) mt_free(succ);
+  } else {
+    o->iter_seek_to_last(it->ri);
+  }
+  sync_entry(it);
+}
+static void pi_seek(mt_iter *base, mt_slice key) {
+  mem_iter *it = (mem_iter *)base;
+  mi_seek(base, mt_key_compare(&it->m->cmp, key, it->prefix) < 0 ? it->prefix : key);
+}
+static void pi_seek_for_prev(mt_iter *base, mt_slice key) {
+  mem_iter *it = (mem_iter *)base;
+  if (mt_key_compare(&it->m->cmp, key, it->prefix) < 0) mt_iter_set_entry(base, NULL);
+  else if (key.len >= it->prefix.len && !memcmp(key.data, it->prefix.data, it->prefix.len))
+    mi_seek_for_prev(base, key);
+  else pi_last(base); /* past the prefix's range */
+}
+
+static const mt_iter_vt prefix_iter_vt = {mi_free, pi_first, pi_last, pi_seek, pi_seek_for_prev,
+                                          mi_next, mi_prev};
+
+static int iter_open(mt_iter **out, mt_memtable *m, const mt_slice *prefix, const char *fn) {
+  if (!out) return mt_set_error(MT_EINVAL, "%s: out is NULL", fn);
   *out = NULL;
-  if (!m) return mt_set_error(MT_EINVAL, "mt_iter_new: memtable is NULL");
+  if (!m) return mt_set_error(MT_EINVAL, "%s: memtable is NULL", fn);
+  if (prefix && !prefix->data && prefix->len)
+    return mt_set_error(MT_EINVAL, "%s: prefix.data is NULL with len %zu", fn, prefix->len);
   mem_iter *it = mt_calloc(1, sizeof *it);
   if (!it) return MT_ENOMEM;
+  if (prefix) {
+    uint8_t *copy = mt_malloc(prefix->len);
+    if (!copy) {
+      mt_free(it);
+      return MT_ENOMEM;
+    }
+    if (prefix->len) memcpy(copy, prefix->data, prefix->len);
+    it->prefix = (mt_slice){copy, prefix->len};
+    it->bounded = true;
+  }
   int rc = m->ops->iter_new(&it->ri, m->rep);
   if (rc) {
+    mt_free((void *)it->prefix.data);
     mt_free(it);
     return rc;
   }
-  it->base.vt = &mem_iter_vt;
+  it->base.vt = prefix ? &prefix_iter_vt : &mem_iter_vt;
   it->m = m;
   mt_memtable_ref(m);
   *out = &it->base;
   return MT_OK;
+}
+
+int mt_iter_new(mt_iter **out, mt_memtable *m) { return iter_open(out, m, NULL, "mt_iter_new"); }
+
+int mt_iter_new_prefix(mt_iter **out, mt_memtable *m, mt_slice prefix) {
+  return iter_open(out, m, &prefix, "mt_iter_new_prefix");
 }
 
 /* ---- flush ---------------------------------------------------------------------- */

@@ -986,6 +986,63 @@ static void refcount(void **state) {
   model_free(&md);
 }
 
+/* mt_iter_new_prefix: exactly the keys starting with the prefix, in order,
+ * forwards and backwards, and seeks clamped to the prefix's range. */
+static void prefix_iterators(void **state) {
+  mt_memtable *m = open_rep(state, NULL);
+  static const char *keys[] = {"a", "a/1", "a/2", "a/2", "a0", "ab", "ab/x", "b", "b\xff", "b\xff\xff",
+                               "b\xff\xff\x01", "c"};
+  size_t nkeys = sizeof keys / sizeof keys[0];
+  for (size_t i = 0; i < nkeys; i++)
+    assert_int_equal(mt_memtable_add(m, i + 1, MT_PUT, S(keys[i]), S("v")), MT_OK);
+  static const char *prefixes[] = {"a", "a/", "ab", "b\xff", "b\xff\xff", "zz", ""};
+  for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0]; p++) {
+    mt_slice pre = S(prefixes[p]);
+    /* the expected entries: keys with the prefix, in internal order */
+    const char *want[16];
+    uint64_t want_seq[16];
+    size_t n = 0;
+    mt_iter *all;
+    assert_int_equal(mt_iter_new(&all, m), MT_OK);
+    for (mt_iter_seek_to_first(all); mt_iter_valid(all); mt_iter_next(all)) {
+      mt_slice k = mt_iter_key(all);
+      if (k.len >= pre.len && !memcmp(k.data, pre.data, pre.len)) {
+        want[n] = k.data;
+        want_seq[n++] = mt_iter_seq(all);
+      }
+    }
+    mt_iter_free(all);
+    mt_iter *it;
+    assert_int_equal(mt_iter_new_prefix(&it, m, pre), MT_OK);
+    size_t i = 0;
+    for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it), i++) {
+      assert_true(i < n);
+      assert_ptr_equal(mt_iter_key(it).data, want[i]);
+      assert_int_equal(mt_iter_seq(it), want_seq[i]);
+    }
+    assert_int_equal(i, n);
+    for (mt_iter_seek_to_last(it); mt_iter_valid(it); mt_iter_prev(it)) {
+      assert_true(i > 0);
+      assert_int_equal(mt_iter_seq(it), want_seq[--i]);
+    }
+    assert_int_equal(i, 0);
+    mt_iter_seek(it, S("")); /* before the range: its first entry */
+    assert_int_equal(mt_iter_valid(it), n > 0);
+    if (n) assert_int_equal(mt_iter_seq(it), want_seq[0]);
+    mt_iter_seek_for_prev(it, S("\xff\xff\xff")); /* past the range: its last entry */
+    assert_int_equal(mt_iter_valid(it), n > 0);
+    if (n) assert_int_equal(mt_iter_seq(it), want_seq[n - 1]);
+    mt_iter_seek(it, S("\xff\xff\xff")); /* past the range: nothing */
+    assert_false(mt_iter_valid(it) && pre.len);
+    mt_iter_free(it);
+  }
+  mt_iter *it;
+  assert_int_equal(mt_iter_new_prefix(&it, m, (mt_slice){NULL, 3}), MT_EINVAL);
+  assert_null(it);
+  assert_true(*mt_last_error());
+  mt_memtable_unref(m);
+}
+
 /* ---- main ---------------------------------------------------------------------------------------- */
 
 static const char *group_rep;
@@ -1012,6 +1069,7 @@ int main(void) {
       cmocka_unit_test(freeze_idempotent),
       cmocka_unit_test(spec_and_caps),
       cmocka_unit_test(refcount),
+      cmocka_unit_test(prefix_iterators),
   };
   const char *names[64];
   size_t n = rep_list(names, 64);

@@ -139,6 +139,12 @@ uint64_t mt_memtable_id(const mt_memtable *m);         /* unique in the process 
  * iterator that failed internally leave it invalid; mt_iter_status tells. */
 typedef struct mt_iter mt_iter;
 int mt_iter_new(mt_iter **out, mt_memtable *m); /* holds a ref on m */
+/* A raw iterator confined to the keys that start with prefix (bytes): it
+ * is invalid outside them, and seek_to_first / seek_to_last go to the
+ * first / last of them.  The range must be contiguous in the comparator's
+ * order (always so for bytewise).  Reps that hash prefixes (hash_skiplist)
+ * answer it from one bucket: the cheap way to read one prefix. */
+int mt_iter_new_prefix(mt_iter **out, mt_memtable *m, mt_slice prefix);
 void mt_iter_free(mt_iter *it);
 void mt_iter_seek_to_first(mt_iter *it);
 void mt_iter_seek_to_last(mt_iter *it);
