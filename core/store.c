@@ -961,7 +961,7 @@ int mt_store_switch_memtable_(mt_store *s) {
  * one growing (tried again at the next group); other errors failed the
  * store. */
 static int maybe_freeze(mt_store *s, unsigned writers) {
-  if (mt_memtable_memory_usage(s->active) < s->memtable_bytes) return MT_OK;
+  if (mt_memtable_memory_usage(s->active) < s->memtable_bytes || !mt_memtable_count(s->active)) return MT_OK;
   pthread_mutex_lock(&s->view_mu);
   if (s->nimm >= s->max_immutable) {
     uint64_t t0 = mono_ns();
