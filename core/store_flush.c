@@ -35,7 +35,9 @@
  *     try waits a backoff (BACKOFF_MIN doubling to BACKOFF_MAX), cut short
  *     by mt_store_flush.  The store keeps accepting writes (until
  *     back-pressure holds them).
- *  4. A merge writes a new run holding every version of its inputs, makes
+ *  4. Runs stay below 2 * max_runs + 1: past max_runs a merge runs when no
+ *     memtable waits for a flush, past 2 * max_runs before the next flush.
+ *  5. A merge writes a new run holding every version of its inputs, makes
  *     it durable, then replaces the inputs in the list in one view_mu
  *     section; readers holding old runs keep them (refs), the files are
  *     unlinked at once (the mappings stay valid).
@@ -286,8 +288,11 @@ static void *flusher(void *arg) {
   bool merge_failed = false;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
-    /* a merge goes first: reads stay bounded even while flushes queue */
-    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed && !s->stop;
+    /* a merge waits for the frozen memtables (writers may be waiting on
+     * them) unless the runs reached twice max_runs: then it goes first, so
+     * reads stay bounded even under a steady stream of flushes */
+    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed && !s->stop &&
+                 (!s->nimm || s->nruns >= 2 * (size_t)s->max_runs);
     if (merge) {
       pthread_mutex_unlock(&s->view_mu);
       int rc = merge_runs(s);
