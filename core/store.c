@@ -1,6 +1,8 @@
-/* store.c -- mt_store: the WAL, one active memtable (plus the one being
- * flushed), replay on open, group commit, and the store's user-view
- * iterator.  docs/store.md tells the user's side; wal_format.h the bytes.
+/* store.c -- mt_store: open (recovery over runs and the WAL), the write
+ * path with group commit, freezing the active memtable, close and stats.
+ * store_flush.c has the background flush/merge thread and mt_store_flush,
+ * store_iter.c the reads; docs/store.md and docs/lifecycle.md tell the
+ * user's side; wal_format.h and run_format.h the bytes.
  *
  * Write path (group commit).  Every write enqueues a waiter under `mu`.
  * The waiter at the head is the leader: it takes the queue's next waiters
@@ -16,13 +18,23 @@
  * instead of each paying for its own (PostgreSQL's commit_delay, made
  * adaptive: a lone writer never waits).
  *
+ * Freeze.  A leader, before framing its group, freezes the active
+ * memtable once its memory usage reached memtable_bytes (and it holds an
+ * entry): it first waits on room_cv while max_immutable frozen memtables
+ * are unflushed (a stall, counted), then syncs the old segment, starts a
+ * new one, and moves the old memtable to the frozen list (newest last in
+ * the array; readers walk it backwards) with the segment number below
+ * which its data lives.  mt_store_flush does the same as a barrier.
+ *
  * Thread safety:
  *  - mu guards the queue, next_seq and the failed state.  The WAL writer,
  *    `active` (for writing) and the segment bookkeeping belong to whoever
  *    is at the head of the queue: a leader, or a barrier (mt_store_flush),
  *    which holds the head for an exclusive section.
- *  - view_mu guards the pointers active/imm for readers, who take a ref
- *    under it; they are only replaced by a barrier (and by close).
+ *  - view_mu guards `active`, the frozen list and the run list for
+ *    readers, who take refs under it, plus the flush thread's counters and
+ *    conditions (store_int.h).  `active` is replaced only by the head of
+ *    the queue; the lists change under it in single steps (store_flush.c).
  *  - flush_mu serialises mt_store_flush and close.
  *  - Any number of readers run beside writers: the memtable makes that
  *    safe.
@@ -42,14 +54,18 @@
  *     Only running out of memory before the group's first byte reached the
  *     WAL fails the group alone (its seqs stay unused).
  *  4. Live segments are numbered first_segment .. wal's number without
- *     gaps; segments below imm_limit hold the data of imm.  A segment is
- *     deleted only after the memtable holding its data went to the sink.
+ *     gaps; segments below a frozen memtable's seg_limit hold data of it
+ *     and older memtables only.  A segment is deleted only after every
+ *     memtable with data in it is durably flushed (store_flush.c).
  *  5. A segment becomes live only whole: it is written under a .tmp name
  *     (header, and for a rewrite all its entries), synced, renamed and the
  *     directory synced; leftover .tmp files are removed at open.  After
  *     recovery tolerated any damage, the recovered memtable is rewritten
  *     into such a segment flagged SUPERSEDES before the damaged segments
  *     are removed, so a later open never meets that damage again.
+ *  6. Every seq <= covered_seq is held by the runs (or was taken by a user
+ *     sink, per FLUSHED): memtables flush oldest first.  Recovery replays
+ *     only records above it and never sets next_seq at or below it.
  */
 #include "store_int.h"
 

@@ -243,7 +243,7 @@ struct mt_store_stats {
   uint64_t frozen;            /* frozen, not yet flushed */
   uint64_t bytes;             /* memory usage of the memtables held */
   uint64_t flushes;           /* memtables flushed since open */
-  uint64_t flush_errors;      /* failed flush attempts (each is retried) */
+  uint64_t flush_errors;      /* failed flush or merge attempts (retried) */
   uint64_t runs;              /* sorted-run files live in dir */
   uint64_t run_bytes;         /* their total size */
   uint64_t merges;            /* background merges of runs since open */
