@@ -420,6 +420,11 @@ static int remove_listed(mt_store *s, const uint64_t *n, size_t count) {
   return count ? mt_dir_sync(s->dir) : MT_OK;
 }
 
+static int cmp_run_seq(const void *a, const void *b) {
+  uint64_t x = mt_run_props_of(*(mt_run *const *)a)->max_seq, y = mt_run_props_of(*(mt_run *const *)b)->max_seq;
+  return x < y ? -1 : x > y;
+}
+
 /* Opens and verifies every run (oldest first); a merged run's inputs left
  * behind by a crash are removed.  covered_seq becomes the highest seq the
  * runs (or a user sink, per the FLUSHED record) hold: flushes go oldest
@@ -453,8 +458,9 @@ static int open_runs(mt_store *s, numlist *runs) {
     if (p->last_input) { /* a merge: its inputs are obsolete */
       size_t keep = 0;
       for (size_t j = 0; j < s->nruns; j++) {
-        uint64_t n = mt_run_props_of(s->runs[j])->number;
-        if (n >= p->first_input && n <= p->last_input) {
+        const mt_run_props *q = mt_run_props_of(s->runs[j]);
+        uint64_t n = q->number;
+        if (n >= p->first_input && n <= p->last_input && q->min_seq >= p->min_seq && q->max_seq <= p->max_seq) {
           mt_store_run_path_(s, path, n, "");
           mt_run_unref(s->runs[j]);
           if (!rc) rc = mt_path_remove(path);
@@ -467,8 +473,11 @@ static int open_runs(mt_store *s, numlist *runs) {
     }
     s->runs[s->nruns++] = r;
     if (p->max_seq > s->covered_seq) s->covered_seq = p->max_seq;
-    s->next_run = runs->n[i] + 1;
+    if (runs->n[i] >= s->next_run) s->next_run = runs->n[i] + 1;
   }
+  /* oldest first by seqs: a flush numbered below a merge that ran beside
+   * it holds newer seqs (the ranges of live runs are disjoint) */
+  if (s->nruns > 1) qsort(s->runs, s->nruns, sizeof *s->runs, cmp_run_seq);
   if (!rc && removed) rc = mt_dir_sync(s->dir);
   uint64_t flushed = 0;
   if (!rc) rc = mt_store_read_flushed_(s, &flushed);
@@ -593,6 +602,7 @@ static void store_free(mt_store *s) {
   mt_free(s->runs);
   pthread_cond_destroy(&s->work_cv);
   pthread_cond_destroy(&s->room_cv);
+  pthread_cond_destroy(&s->merge_cv);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->view_mu);
   pthread_mutex_destroy(&s->flush_mu);
@@ -619,6 +629,7 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   pthread_condattr_setclock(&s->cv_attr, CLOCK_MONOTONIC);
   pthread_cond_init(&s->work_cv, &s->cv_attr);
   pthread_cond_init(&s->room_cv, NULL);
+  pthread_cond_init(&s->merge_cv, NULL);
   s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
   s->dir = dir ? mt_strdup(dir) : NULL;
   if (!s->rep || (dir && !s->dir)) {

@@ -1,7 +1,9 @@
-/* store_flush.c -- the store's background thread: it flushes frozen
- * memtables oldest first (IMMUTABLE -> FLUSHING -> FLUSHED) through the
- * sink, releases their WAL segments, retries failures with a backoff, and
- * merges the runs once there are more than max_runs; plus mt_store_flush.
+/* store_flush.c -- the store's background threads: the flush thread
+ * flushes frozen memtables oldest first (IMMUTABLE -> FLUSHING -> FLUSHED)
+ * through the sink, releases their WAL segments and retries failures with
+ * a backoff; the merge thread (default sink only) folds the runs into one
+ * once there are more than max_runs, beside the flushes, so writers never
+ * wait for a merge; plus mt_store_flush.
  *
  * The default sink (no options.sink, a dir) writes one sorted run per
  * memtable: run-<n>.sst.tmp is written, read back and verified
@@ -19,10 +21,12 @@
  * FLUSHED (the memtable's last seq + a checksum, via .tmp + rename + dir
  * sync) before removing segments: a crash in between replays nothing twice.
  *
- * Thread safety: one flush thread per store; it alone touches next_run,
- * first_segment (after open) and the run files.  view_mu guards the lists
- * and the counters in the struct; the thread holds it only to take work
- * and to publish results, never across I/O.
+ * Thread safety: one flush thread and one merge thread per store.  The
+ * flush thread alone touches first_segment (after open) and appends runs;
+ * the merge thread alone removes runs.  view_mu guards the lists, next_run
+ * and the counters; the threads hold it only to take work and to publish
+ * results, never across I/O.  `closing` is a relaxed hint for a long
+ * merge to give up at close (view_mu's stop is the real signal).
  *
  * Invariants:
  *  1. Frozen memtables leave the list oldest first, and only after their
@@ -35,12 +39,15 @@
  *     try waits a backoff (BACKOFF_MIN doubling to BACKOFF_MAX), cut short
  *     by mt_store_flush.  The store keeps accepting writes (until
  *     back-pressure holds them).
- *  4. Runs stay below 2 * max_runs + 1: past max_runs a merge runs when no
- *     memtable waits for a flush, past 2 * max_runs before the next flush.
- *  5. A merge writes a new run holding every version of its inputs, makes
- *     it durable, then replaces the inputs in the list in one view_mu
- *     section; readers holding old runs keep them (refs), the files are
- *     unlinked at once (the mappings stay valid).
+ *  4. A merge takes the oldest n runs (all there are), writes a new run
+ *     holding every version of them, makes it durable, then replaces them
+ *     in the list in one view_mu section (they are still the oldest n:
+ *     flushes only append).  Readers holding old runs keep them (refs);
+ *     the files are unlinked at once (the mappings stay valid).  Its
+ *     number may exceed a flush's that holds newer seqs, so the list (and
+ *     recovery's order) is by seqs, never by number; it names the range of
+ *     numbers it replaces, and recovery removes only runs in that range
+ *     whose seqs it contains.
  */
 #include "store_int.h"
 
@@ -163,10 +170,12 @@ static const mt_flush_sink run_sink_ops = {rs_begin, rs_add, rs_finish};
 
 /* ---- one flush ----------------------------------------------------------------------- */
 
-/* Room for one more run, made before the flush so publishing cannot fail. */
-static int reserve_run(mt_store *s) {
+/* Room for one more run, made before the flush so publishing cannot fail,
+ * and the run's number. */
+static int reserve_run(mt_store *s, uint64_t *number) {
   int rc = MT_OK;
   pthread_mutex_lock(&s->view_mu);
+  *number = s->next_run++;
   if (s->nruns == s->runs_cap) {
     size_t cap = s->runs_cap ? s->runs_cap * 2 : 8;
     mt_run **p = mt_realloc(s->runs, cap * sizeof *p);
@@ -190,10 +199,9 @@ static int flush_one(mt_store *s, frozen f) {
     if (mt_memtable_state(f.m) != MT_FLUSHED) rc = mt_memtable_flush(f.m, s->sink, s->sink_ctx);
     if (!rc && s->dir) rc = write_flushed(s, f.max_seq);
   } else if (s->dir && mt_memtable_count(f.m)) {
-    run_sink rs = {s, {s->cmp_name, s->next_run, 0, 0}, NULL, NULL};
-    rc = reserve_run(s);
+    run_sink rs = {s, {s->cmp_name, 0, 0, 0}, NULL, NULL};
+    rc = reserve_run(s, &rs.info.number);
     if (!rc) rc = mt_memtable_flush(f.m, &run_sink_ops, &rs);
-    if (!rc) s->next_run++;
     run = rs.out;
   }
   if (rc) {
@@ -201,7 +209,10 @@ static int flush_one(mt_store *s, frozen f) {
     return rc;
   }
   pthread_mutex_lock(&s->view_mu);
-  if (run) s->runs[s->nruns++] = run; /* reserved above */
+  if (run) {
+    s->runs[s->nruns++] = run; /* reserved above */
+    pthread_cond_signal(&s->merge_cv);
+  }
   memmove(s->imm, s->imm + 1, (s->nimm - 1) * sizeof *s->imm);
   s->nimm--;
   pthread_mutex_unlock(&s->view_mu);
@@ -220,14 +231,20 @@ static int merge_runs(mt_store *s) {
   pthread_mutex_lock(&s->view_mu);
   size_t n = s->nruns;
   mt_run **in = mt_malloc(n * sizeof *in);
+  uint64_t number = s->next_run++;
   if (in) {
     memcpy(in, s->runs, n * sizeof *in);
     for (size_t i = 0; i < n; i++) mt_run_ref(in[i]);
   }
   pthread_mutex_unlock(&s->view_mu);
   if (!in) return mt_set_error(MT_ENOMEM, "merge: out of memory");
-  mt_run_info info = {s->cmp_name, s->next_run, mt_run_props_of(in[0])->number,
-                      mt_run_props_of(in[n - 1])->number};
+  uint64_t lo = UINT64_MAX, hi = 0; /* merged runs may carry numbers above later flushes' */
+  for (size_t i = 0; i < n; i++) {
+    uint64_t x = mt_run_props_of(in[i])->number;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  mt_run_info info = {s->cmp_name, number, lo, hi};
   char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
   mt_store_run_path_(s, tmp, info.number, ".tmp");
   mt_store_run_path_(s, path, info.number, "");
@@ -237,8 +254,12 @@ static int merge_runs(mt_store *s) {
   int rc = mt_store_merge_runs_iter_(&it, mt_store_cmp_(s), in, n);
   if (!rc) rc = mt_run_writer_open(&w, tmp, &info);
   if (!rc) {
-    for (mt_iter_seek_to_first(it); !rc && mt_iter_valid(it); mt_iter_next(it))
+    uint64_t k = 0;
+    for (mt_iter_seek_to_first(it); !rc && mt_iter_valid(it); mt_iter_next(it)) {
       rc = mt_run_writer_add(w, mt_iter_key(it), mt_iter_seq(it), mt_iter_kind(it), mt_iter_value(it));
+      if (!rc && !(++k & 4095) && atomic_load_explicit(&s->closing, memory_order_relaxed))
+        rc = mt_set_error(MT_EIO, "merge: abandoned, the store is closing");
+    }
     if (!rc) rc = mt_iter_status(it);
   }
   mt_iter_free(it);
@@ -252,9 +273,8 @@ static int merge_runs(mt_store *s) {
   if (!rc) rc = mt_path_rename(tmp, path);
   if (!rc) rc = mt_dir_sync(s->dir);
   if (!rc) {
-    s->next_run++;
     pthread_mutex_lock(&s->view_mu);
-    s->runs[0] = out; /* the inputs are the oldest n runs: only this thread adds runs */
+    s->runs[0] = out; /* the inputs are still the oldest n: flushes only append */
     memmove(s->runs + 1, s->runs + n, (s->nruns - n) * sizeof *s->runs);
     s->nruns -= n - 1;
     s->merges++;
@@ -285,24 +305,8 @@ static void deadline_after(struct timespec *ts, uint64_t ns) {
 static void *flusher(void *arg) {
   mt_store *s = arg;
   uint64_t backoff = 0;
-  bool merge_failed = false;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
-    /* a merge waits for the frozen memtables (writers may be waiting on
-     * them) unless the runs reached twice max_runs: then it goes first, so
-     * reads stay bounded even under a steady stream of flushes */
-    bool merge = s->dir && !s->sink && s->nruns > s->max_runs && !merge_failed && !s->stop &&
-                 (!s->nimm || s->nruns >= 2 * (size_t)s->max_runs);
-    if (merge) {
-      pthread_mutex_unlock(&s->view_mu);
-      int rc = merge_runs(s);
-      pthread_mutex_lock(&s->view_mu);
-      if (rc) {
-        s->flush_errors++;
-        merge_failed = true;
-      }
-      continue;
-    }
     if (!s->nimm) {
       if (s->stop) break;
       pthread_cond_wait(&s->work_cv, &s->view_mu);
@@ -329,9 +333,32 @@ static void *flusher(void *arg) {
         if (backoff > BACKOFF_MAX_NS) backoff = BACKOFF_MAX_NS;
       } else {
         backoff = 0;
-        merge_failed = false; /* a new run: worth another try */
       }
       pthread_cond_broadcast(&s->room_cv);
+    }
+  }
+  pthread_mutex_unlock(&s->view_mu);
+  return NULL;
+}
+
+/* The merge thread: past max_runs, folds every run into one; after a
+ * failure it waits for a new run before trying again. */
+static void *merger(void *arg) {
+  mt_store *s = arg;
+  size_t failed_at = 0; /* nruns when the last merge failed */
+  pthread_mutex_lock(&s->view_mu);
+  while (!s->stop) {
+    if (s->nruns <= s->max_runs || s->nruns == failed_at) {
+      pthread_cond_wait(&s->merge_cv, &s->view_mu);
+      continue;
+    }
+    pthread_mutex_unlock(&s->view_mu);
+    int rc = merge_runs(s);
+    pthread_mutex_lock(&s->view_mu);
+    failed_at = 0;
+    if (rc && !s->stop) {
+      s->flush_errors++;
+      failed_at = s->nruns;
     }
   }
   pthread_mutex_unlock(&s->view_mu);
@@ -342,19 +369,30 @@ int mt_store_start_flusher_(mt_store *s) {
   int err = pthread_create(&s->thread, NULL, flusher, s);
   if (err) return mt_set_error(MT_ENOMEM, "mt_store_open: cannot start the flush thread: %s", strerror(err));
   s->thread_started = true;
+  if (s->dir && !s->sink) {
+    err = pthread_create(&s->merger, NULL, merger, s);
+    if (err) {
+      mt_store_stop_flusher_(s);
+      return mt_set_error(MT_ENOMEM, "mt_store_open: cannot start the merge thread: %s", strerror(err));
+    }
+    s->merger_started = true;
+  }
   return MT_OK;
 }
 
 void mt_store_stop_flusher_(mt_store *s) {
-  if (!s->thread_started) return;
+  if (!s->thread_started && !s->merger_started) return;
+  atomic_store_explicit(&s->closing, true, memory_order_relaxed);
   pthread_mutex_lock(&s->view_mu);
   s->stop = true;
   s->kick = true; /* one more try of anything pending */
   pthread_cond_broadcast(&s->work_cv);
   pthread_cond_broadcast(&s->room_cv);
+  pthread_cond_broadcast(&s->merge_cv);
   pthread_mutex_unlock(&s->view_mu);
-  pthread_join(s->thread, NULL);
-  s->thread_started = false;
+  if (s->merger_started) pthread_join(s->merger, NULL);
+  if (s->thread_started) pthread_join(s->thread, NULL);
+  s->thread_started = s->merger_started = false;
 }
 
 /* ---- mt_store_flush ------------------------------------------------------------------------ */

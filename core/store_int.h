@@ -61,6 +61,7 @@ struct mt_store {
   pthread_mutex_t view_mu;
   pthread_cond_t work_cv; /* to the flush thread: a frozen memtable, a kick, stop */
   pthread_cond_t room_cv; /* from it: a memtable flushed, or a flush failed */
+  pthread_cond_t merge_cv; /* to the merge thread: a new run, stop */
   mt_memtable *active;
   frozen *imm; /* oldest first */
   size_t nimm, imm_cap;
@@ -72,11 +73,12 @@ struct mt_store {
   int flush_rc;             /* status of the last failed attempt */
   char flush_msg[256];      /* and its message */
   uint64_t stalls, stall_ns, flush_errors, merges;
+  uint64_t next_run;        /* number of the next run file */
 
   pthread_mutex_t flush_mu; /* serialises mt_store_flush and close */
-  pthread_t thread;
-  bool thread_started;
-  uint64_t next_run;    /* number of the next run file (flush thread) */
+  _Atomic bool closing; /* a merge in progress gives up (relaxed: only a hint) */
+  pthread_t thread, merger;
+  bool thread_started, merger_started;
   uint64_t covered_seq; /* every seq <= it is in the runs (or the user sink) */
 
   _Atomic uint64_t visible_seq;
