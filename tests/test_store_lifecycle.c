@@ -119,6 +119,53 @@ static void check(mt_store *s) {
   }
   while (k >= 0 && mdl[k] < 0) k--;
   assert_int_equal(k, -1);
+  /* direction changes: from a seek, next then prev comes back, and
+   * seek_for_prev then next lands on the first live key after */
+  for (int t = 0; t < NK; t += 37) {
+    key_of(kb, t);
+    int at = t;
+    while (at < NK && mdl[at] < 0) at++;
+    mt_iter_seek(it, S(kb));
+    if (at == NK) {
+      assert_false(mt_iter_valid(it));
+      continue;
+    }
+    int nx = at + 1;
+    while (nx < NK && mdl[nx] < 0) nx++;
+    mt_iter_next(it);
+    if (nx < NK) {
+      char nb[16];
+      key_of(nb, nx);
+      assert_memory_equal(mt_iter_key(it).data, nb, strlen(nb));
+      mt_iter_prev(it);
+    } else {
+      assert_false(mt_iter_valid(it));
+      mt_iter_seek_to_last(it);
+    }
+    char ab[16];
+    key_of(ab, at);
+    assert_true(mt_iter_valid(it));
+    assert_memory_equal(mt_iter_key(it).data, ab, strlen(ab));
+    mt_iter_seek_for_prev(it, S(kb));
+    int pv = t;
+    while (pv >= 0 && mdl[pv] < 0) pv--;
+    if (pv >= 0) { /* on pv; next: the first live key after it */
+      char pb[16];
+      key_of(pb, pv);
+      assert_true(mt_iter_valid(it));
+      assert_memory_equal(mt_iter_key(it).data, pb, strlen(pb));
+      mt_iter_next(it);
+      int want = pv == at ? nx : at;
+      if (want < NK) {
+        char wb[16];
+        key_of(wb, want);
+        assert_true(mt_iter_valid(it));
+        assert_memory_equal(mt_iter_key(it).data, wb, strlen(wb));
+      } else {
+        assert_false(mt_iter_valid(it));
+      }
+    }
+  }
   mt_iter_free(it);
 }
 
