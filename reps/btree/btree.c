@@ -184,18 +184,12 @@ static inline void unlock_same(node *x, uint64_t v) { ST(&x->version, v); } /* n
 
 /* ---- keys and chunks ------------------------------------------------------------ */
 
-static inline uint64_t load_be64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
-
 /* bytes [pfx, pfx + 8) of a key, big-endian, zero padded */
 static inline uint64_t chunk_of(const uint8_t *k, size_t len, uint32_t pfx) {
-  if (len >= (size_t)pfx + 8) return load_be64(k + pfx);
+  if (len >= (size_t)pfx + 8) return mt_load_be64(k + pfx);
   uint8_t b[8] = {0};
   if (len > pfx) memcpy(b, k + pfx, len - pfx);
-  return load_be64(b);
+  return mt_load_be64(b);
 }
 static inline uint64_t entry_chunk(const tree *t, const uint8_t *e, uint32_t pfx) {
   if (!t->bytewise) return 0;
@@ -203,28 +197,9 @@ static inline uint64_t entry_chunk(const tree *t, const uint8_t *e, uint32_t pfx
   return chunk_of(k.data, k.len, pfx);
 }
 
-/* memcmp order, shorter first on a tie; 8 bytes at a time. */
-static inline int bytewise(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-  size_t n = an < bn ? an : bn, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x = load_be64(a + i), y = load_be64(b + i);
-    if (x != y) return x < y ? -1 : 1;
-  }
-  for (; i < n; i++)
-    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-  return an < bn ? -1 : an > bn;
-}
-
 /* entry against the target (key, seq) in internal-key order */
 static inline int cmp_entry(const tree *t, const uint8_t *e, mt_slice key, uint64_t seq) {
-  if (!t->bytewise) return mt_entry_compare_key(t->cmp, e, key, seq);
-  mt_slice k = mt_entry_key(e);
-  int c = bytewise(k.data, k.len, key.data, key.len);
-  if (c) return c;
-  uint64_t tr;
-  memcpy(&tr, (const uint8_t *)k.data + k.len, 8);
-  uint64_t s = tr >> 8;
-  return s > seq ? -1 : s < seq;
+  return mt_entry_compare_key(t->cmp, e, key, seq);
 }
 
 /* common prefix length of two entries' user keys; 0 if either is NULL */

@@ -178,42 +178,15 @@ static inline node **splice_of(const struct mt_rep *r, ext *x) {
   return (node **)((uint8_t *)x + sizeof(ext) + sizeof(ulink) * high_levels(r));
 }
 
-static inline uint64_t load_be64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
-
-/* memcmp order, shorter first on a tie; 8 bytes at a time. */
-static inline int bytewise(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-  size_t n = an < bn ? an : bn, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x = load_be64(a + i), y = load_be64(b + i);
-    if (x != y) return x < y ? -1 : 1;
-  }
-  for (; i < n; i++)
-    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-  return an < bn ? -1 : an > bn;
-}
-
 /* node against the target (key, seq): internal-key order */
 static inline int cmp_node(const struct mt_rep *r, const node *n, mt_slice key, uint64_t seq) {
-  if (r->cmp->compare) return mt_entry_compare_key(r->cmp, n, key, seq);
-  mt_slice k = mt_entry_key(n);
-  int c = bytewise(k.data, k.len, key.data, key.len);
-  if (c) return c;
-  uint64_t t;
-  memcpy(&t, (const uint8_t *)k.data + k.len, 8);
-  uint64_t s = t >> 8;
-  return s > seq ? -1 : s < seq;
+  return mt_entry_compare_key(r->cmp, n, key, seq);
 }
 
 /* Directory order of a group against a prefix. */
 static inline int cmp_prefix(const struct mt_rep *r, const group *g, const uint8_t *p, size_t pn) {
   if (g->plen == 0 && pn == 0) return 0;
-  if (r->cmp->compare)
-    return r->cmp->compare(r->cmp->ctx, (mt_slice){g->prefix, g->plen}, (mt_slice){p, pn});
-  return bytewise(g->prefix, g->plen, p, pn);
+  return mt_key_compare(r->cmp, (mt_slice){g->prefix, g->plen}, (mt_slice){p, pn});
 }
 
 static inline size_t prefix_of(const struct mt_rep *r, mt_slice key) {

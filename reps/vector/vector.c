@@ -208,32 +208,17 @@ static void heap_free(struct mt_rep *r, void *p, size_t bytes) {
 
 /* ---- comparison -------------------------------------------------------------------- */
 
-static inline uint64_t be64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
 /* 8 bytes of k from offset off, big-endian, zero-padded past the end. */
 static inline uint64_t window(const uint8_t *k, size_t len, size_t off) {
-  if (len >= off + 8) return be64(k + off);
+  if (len >= off + 8) return mt_load_be64(k + off);
   uint8_t b[8] = {0};
   if (len > off) memcpy(b, k + off, len - off);
-  return be64(b);
+  return mt_load_be64(b);
 }
 
-static inline int bytewise(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-  size_t n = an < bn ? an : bn, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x = be64(a + i), y = be64(b + i);
-    if (x != y) return x < y ? -1 : 1;
-  }
-  for (; i < n; i++)
-    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-  return an < bn ? -1 : an > bn;
-}
 static inline int key_cmp(const struct mt_rep *r, mt_slice a, mt_slice b) {
   if (!r->bytewise) return r->cmp->compare(r->cmp->ctx, a, b);
-  return bytewise(a.data, a.len, b.data, b.len);
+  return mt_bytewise_compare(a.data, a.len, b.data, b.len);
 }
 /* entry e against the target (key, seq) in internal-key order */
 static inline int cmp_target(const struct mt_rep *r, const uint8_t *e, mt_slice key, uint64_t seq) {
