@@ -650,7 +650,9 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/results.json", o.out);
     if (mtb_merge_json(g, path, parts, nparts)) rc = 1;
     if (mtb_write_files(g, o.out, o.plot_script)) rc = 1;
-    printf("files: %s/results.json, %s/results.csv, %s/plot.svg\n", o.out, o.out, o.out);
+    snprintf(path, sizeof path, "%s/plot.svg", o.out);
+    printf("files: %s/results.json, %s/results.csv%s%s\n", o.out, o.out,
+           access(path, R_OK) == 0 ? ", " : " (no plot)", access(path, R_OK) == 0 ? path : "");
   }
   if (o.json_out && mtb_merge_json(g, o.json_out, parts, nparts)) rc = 1;
   remove_parts(tmpdir);

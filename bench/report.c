@@ -474,7 +474,9 @@ static const char *find_script(const char *given, char *buf, size_t cap) {
 }
 
 static int draw_plot(const mtb_grid *g, const char *dir, const char *script_flag) {
-  char sbuf[1100];
+  char sbuf[1100], old[1100];
+  snprintf(old, sizeof old, "%s/plot.svg", dir);
+  unlink(old); /* never leave an earlier run's plot beside these results */
   const char *script = find_script(script_flag, sbuf, sizeof sbuf);
   if (!script) {
     fprintf(stderr, "mtbench: no gnuplot script (plot.gp) found%s; %s/plot.svg not drawn\n",
