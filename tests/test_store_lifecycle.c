@@ -313,6 +313,55 @@ static void several_memtables_over_one_wal(void **state) {
   assert_int_equal(count_files("wal-"), 2); /* the first one went at open: the second + the new */
 }
 
+/* A user sink: after it took a memtable, FLUSHED records the seq, so a
+ * crash before the segments go replays none of it again. */
+static long sunk;
+static int us_begin(void *ctx, uint64_t id, uint64_t count) { return 0; }
+static int us_add(void *ctx, mt_slice k, uint64_t seq, mt_kind kind, mt_slice v) {
+  sunk++;
+  return 0;
+}
+static int us_finish(void *ctx, int status) { return status; }
+static const mt_flush_sink user_sink = {us_begin, us_add, us_finish};
+
+static void user_sink_flush_is_recorded(void **state) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    static const mt_file_fault f = {refuse_wal_remove, NULL, NULL};
+    mt_store_options o;
+    mt_store_options_init(&o);
+    o.sink = &user_sink;
+    mt_store *s;
+    if (mt_store_open(&s, dir, &o)) _exit(2);
+    for (int k = 0; k < 50; k++) put(s, k, 1);
+    mt_file_set_fault(&f);
+    if (mt_store_flush(s) || sunk != 50) _exit(3);
+    mt_file_set_fault(NULL);
+    for (int k = 50; k < 60; k++) put(s, k, 1);
+    _exit(0); /* the crash */
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_true(count_files("wal-") >= 2);
+  assert_int_equal(count_files("FLUSHED"), 1);
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.sink = &user_sink;
+  mt_store *s;
+  assert_int_equal(mt_store_open(&s, dir, &o), MT_OK);
+  struct mt_store_stats st;
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_int_equal(st.recovered_records, 10); /* not the 50 the sink took */
+  assert_int_equal(mt_store_last_seq(s), 60);
+  for (int k = 50; k < 60; k++) put(NULL, k, 1); /* the model: only these are in the store */
+  check(s);
+  sunk = 0;
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  assert_int_equal(sunk, 10);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
 /* Case 12 with failures instead of kills: every file operation of a
  * flush fails once in turn; the flush reports it, nothing is lost, the
  * retry succeeds, and a reopen equals the mdl. */
@@ -369,6 +418,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(iterator_is_stable, setup, teardown),
       cmocka_unit_test_setup_teardown(several_memtables_over_one_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
+      cmocka_unit_test_setup_teardown(user_sink_flush_is_recorded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
