@@ -29,7 +29,7 @@
 #include "../core/file.h"
 #include "support.h"
 
-enum { NK = 150, MAXOPS = 700, CYCLES = 3, BATCH = 3 };
+enum { NK = 150, MAXOPS = 700, CYCLES = 5, BATCH = 3 };
 
 typedef struct op {
   int kind; /* 0 put, 1 delete, 2 batch, 3 flush */
