@@ -1,6 +1,8 @@
 /* support.c -- the failing allocator, the reference model and the
  * sorted-array rep behind the tests (support.h says what each is for). */
 #include "support.h"
+#include <unistd.h>
+#include <dirent.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -119,7 +121,7 @@ static size_t lower(const model *m, mt_slice key, uint64_t seq) {
   return lo;
 }
 
-static void *dup(const void *p, size_t n) {
+static void *dup_bytes(const void *p, size_t n) {
   void *d = malloc(n ? n : 1);
   if (n) memcpy(d, p, n);
   return d;
@@ -134,7 +136,7 @@ int model_add(model *m, uint64_t seq, mt_kind kind, mt_slice key, mt_slice value
   }
   memmove(&m->e[i + 1], &m->e[i], (m->n - i) * sizeof *m->e);
   size_t vlen = kind == MT_PUT ? value.len : 0;
-  m->e[i] = (model_entry){dup(key.data, key.len), dup(value.data, vlen), key.len, vlen, seq, kind};
+  m->e[i] = (model_entry){dup_bytes(key.data, key.len), dup_bytes(value.data, vlen), key.len, vlen, seq, kind};
   m->n++;
   return MT_OK;
 }
@@ -341,4 +343,20 @@ mt_rep_ops support_array_ops(const char *name) {
       .check = support_array_check,
   };
   return o;
+}
+
+/* ---- 5. scratch directories ------------------------------------------------------- */
+
+/* Removes a flat directory (the store keeps no subdirectories) and its files. */
+void rm_rf(const char *d) {
+  DIR *dd = opendir(d);
+  struct dirent *e;
+  char p[512];
+  while (dd && (e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+    unlink(p);
+  }
+  if (dd) closedir(dd);
+  rmdir(d);
 }

@@ -129,4 +129,7 @@ mt_rep *support_array_iter_rep(const mt_rep_iter *it); /* the rep an iterator wa
  * and register that table. */
 mt_rep_ops support_array_ops(const char *name);
 
+/* Removes a flat directory and the files in it. */
+void rm_rf(const char *dir);
+
 #endif

@@ -35,19 +35,6 @@ static int per_writer;
 static atomic_int writers_done;
 static atomic_long failures;
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static int setup(void **state) {
   strcpy(dir, "/tmp/mt_conc_XXXXXX");
   return mkdtemp(dir) ? 0 : -1;

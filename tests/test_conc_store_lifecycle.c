@@ -33,19 +33,6 @@ static mt_store *store;
 static atomic_int writers_done;
 static atomic_long failures;
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static void key_of(char *b, int t, int i) { snprintf(b, 24, "t%d:%06d", t, i); }
 
 static void *writer(void *arg) {

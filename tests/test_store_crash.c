@@ -46,19 +46,6 @@ typedef struct shm {
 static shm *sh;
 static char dir[64];
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static int setup(void **state) {
   strcpy(dir, "/tmp/mt_crash_XXXXXX");
   if (!mkdtemp(dir)) return -1;

@@ -40,19 +40,6 @@ static op ops[FIRST + LATER];
 static char dir[64];
 static volatile long *shared; /* [0] later ops acknowledged, [1] child got through */
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static void make_ops(void) {
   int n = 0;
   for (int k = 0; k < 200; k++) ops[n++] = (op){k, 1};

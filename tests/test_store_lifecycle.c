@@ -24,19 +24,6 @@ enum { NK = 3000 };
 static char dir[64];
 static int mdl[NK]; /* -1 absent, else the value's generation */
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static int count_files(const char *prefix) {
   DIR *dd = opendir(dir);
   struct dirent *e;

@@ -26,19 +26,6 @@
 static const mt_recovery modes[] = {MT_RECOVER_TOLERATE_TAIL, MT_RECOVER_ABSOLUTE,
                                     MT_RECOVER_POINT_IN_TIME, MT_RECOVER_SKIP_CORRUPT};
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static void copy_dir(const char *from, const char *to) {
   DIR *dd = opendir(from);
   struct dirent *e;

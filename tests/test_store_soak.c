@@ -45,19 +45,6 @@ static shm *sh;
 static char dir[64];
 static int mdl[NK];
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 static void key_of(char *b, int k) { snprintf(b, 16, "s%04d", k); }
 static mt_slice val_of(char *b, int k, int gen) {
   int n = snprintf(b, 96, "%d/%d/", k, gen);

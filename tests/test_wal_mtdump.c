@@ -21,19 +21,6 @@
 
 static char dir[64];
 
-static void rm_rf(const char *d) {
-  DIR *dd = opendir(d);
-  struct dirent *e;
-  char p[512];
-  while (dd && (e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    unlink(p);
-  }
-  if (dd) closedir(dd);
-  rmdir(d);
-}
-
 #ifdef MTDUMP
 /* Runs mtdump with args; returns its exit status, output in out. */
 static int run(const char *args, char *out, size_t cap) {
