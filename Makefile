@@ -60,7 +60,7 @@ fuzz:
 	@for t in $$(ls fuzz/corpus); do \
 	  mkdir -p build-fuzz/corpus-$$t && \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS)s" && \
-	  build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	  build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=4096 \
 	    -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus-$$t fuzz/corpus/$$t 2>build-fuzz/fuzz_$$t.log \
 	    || { tail -50 build-fuzz/fuzz_$$t.log; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" build-fuzz/fuzz_$$t.log | head -2; \

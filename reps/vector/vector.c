@@ -137,7 +137,7 @@ typedef struct page {
 #define PAGE_REFUSED ((page *)(uintptr_t)1)
 
 static const mt_rep_param vec_params[] = {
-    {"reserve", MT_PARAM_INT, 0, 0, (int64_t)1 << 31, "slots allocated up front (initial capacity)"},
+    {"reserve", MT_PARAM_INT, 0, 0, (int64_t)1 << 26, "slots allocated up front (initial capacity)"},
 };
 
 struct mt_rep {
