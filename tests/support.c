@@ -1,6 +1,7 @@
 /* support.c -- the failing allocator, the reference model and the
  * sorted-array rep behind the tests (support.h says what each is for). */
 #include "support.h"
+#include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -359,4 +360,20 @@ void rm_rf(const char *d) {
   }
   if (dd) closedir(dd);
   rmdir(d);
+}
+
+/* ---- 6. running a command --------------------------------------------------------- */
+
+/* Runs cmd through the shell with stderr joined to stdout; up to cap - 1
+ * bytes of its output land in out (NUL-terminated).  Returns its exit
+ * status, or -1 if it did not exit normally or could not start. */
+int run_capture(const char *cmd, char *out, size_t cap) {
+  char full[2048];
+  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  FILE *f = popen(full, "r");
+  if (!f) return -1;
+  size_t n = fread(out, 1, cap - 1, f);
+  out[n] = '\0';
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -131,5 +131,7 @@ mt_rep_ops support_array_ops(const char *name);
 
 /* Removes a flat directory and the files in it. */
 void rm_rf(const char *dir);
+/* Runs cmd (stderr joined); its output in out; returns its exit status. */
+int run_capture(const char *cmd, char *out, size_t cap);
 
 #endif

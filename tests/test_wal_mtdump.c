@@ -25,13 +25,8 @@ static char dir[64];
 /* Runs mtdump with args; returns its exit status, output in out. */
 static int run(const char *args, char *out, size_t cap) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", MTDUMP, args);
-  FILE *f = popen(cmd, "r");
-  assert_non_null(f);
-  size_t n = fread(out, 1, cap - 1, f);
-  out[n] = '\0';
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  snprintf(cmd, sizeof cmd, "%s %s", MTDUMP, args);
+  return run_capture(cmd, out, cap);
 }
 #endif
 
