@@ -70,6 +70,7 @@ static void usage(FILE *f) {
           "  --dist=uniform|zipf|seq key choice of reads, seeks and mixes (default uniform)\n"
           "  --theta=X               zipf skew (default 0.99)\n"
           "  --repetitions=R         rounds over all reps (default 3); the table shows medians\n"
+          "  --seed=S                salts the non-standard workloads' random choices\n"
           "  --out=DIR               write DIR/results.json, results.csv, plot.svg\n"
           "  --fit --mix=read:70,write:25,scan:5   rank every rep on this mix\n"
           "  --trace=FILE            replay an operation log on every rep\n"
@@ -130,7 +131,16 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     else if (flag(a, "--write-trace", &v)) o->write_trace = v;
     else if (flag(a, "--plot-script", &v)) o->plot_script = v;
     else if (flag(a, "--benchmark_out", &v)) o->json_out = v;
-    else if (flag(a, "--num", &v)) {
+    else if (flag(a, "--seed", &v)) {
+      char *end;
+      errno = 0;
+      unsigned long long sd = strtoull(v, &end, 0);
+      if (errno || end == v || *end) {
+        fprintf(stderr, "mtbench: bad --seed=%s (an unsigned integer)\n", v);
+        return -1;
+      }
+      c->seed = sd;
+    } else if (flag(a, "--num", &v)) {
       if (num_flag(v, "--num", 1, 4e9, &d)) return -1;
       c->num = (uint64_t)d;
     } else if (flag(a, "--threads", &v)) {
@@ -626,10 +636,10 @@ int main(int argc, char **argv) {
   }
 
   printf("mtbench: N=%llu, key %zu B, value %zu B, dist %s, %d threads, %d repetition%s, "
-         "cap %.0f s per phase\n",
+         "cap %.0f s per phase, seed %llu\n",
          (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
          dist_name(g->cfg.dist), g->cfg.threads, o.repetitions, o.repetitions > 1 ? "s" : "",
-         g->cfg.cap_s);
+         g->cfg.cap_s, (unsigned long long)g->cfg.seed);
   if (o.out && make_dir(o.out)) return 1;
   char tmpl[] = "/tmp/mtbench.XXXXXX";
   const char *tmpdir = (o.out || o.json_out) ? mkdtemp(tmpl) : NULL;

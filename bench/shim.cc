@@ -16,6 +16,7 @@
 //  3. A failing workload calls SkipWithError: it appears in every report as
 //     an error and never stops the run.
 #include "shim.h"
+#include "latency.h"
 
 #include <benchmark/benchmark.h>
 
@@ -72,6 +73,7 @@ void run_one(benchmark::State &state, std::string spec, const mtw_workload *w,
   mtw_result last{};
   for (auto _ : state) {
     if (g_shared.has_hooks) g_shared.hooks.begin(g_shared.hooks.ctx, spec.c_str(), name.c_str());
+    mtw_result_free(&last);
     int rc = mtw_run(ctx, w, &last);
     if (g_shared.has_hooks) g_shared.hooks.done(g_shared.hooks.ctx, spec.c_str(), name.c_str(), &last);
     if (rc != 0) {
@@ -83,6 +85,7 @@ void run_one(benchmark::State &state, std::string spec, const mtw_workload *w,
     ops += (double)last.ops;
     want += (double)last.want;
   }
+  mtw_result_free(&last);
   if (state.error_occurred() || ops <= 0) return;
   state.counters["ns/op"] = benchmark::Counter(seconds * 1e9 / ops);
   state.counters["ops/s"] = benchmark::Counter(ops, benchmark::Counter::kIsRate);

@@ -148,6 +148,7 @@ static void test_trace(void) {
   if (mtw_ctx_new(&ctx, "skiplist", &c, err, sizeof err) == 0) {
     mtw_result r;
     CHECK(mtw_run(ctx, mtw_find("trace"), &r) == 0 && r.ops == 500, "replay: %s", r.error);
+    mtw_result_free(&r);
     mtw_ctx_free(ctx);
   }
   unlink(path);
@@ -172,6 +173,7 @@ static void test_every_workload(void) {
     int rc = mtw_run(ctx, &w[i], &r);
     CHECK(rc == 0 && r.ops > 0 && r.ops == r.want && r.seconds > 0, "%s: %s", w[i].name,
           r.error);
+    mtw_result_free(&r);
   }
   mtw_ctx_free(ctx);
   /* --anchor-gen fills make the same keys: the reads that follow find them */
@@ -182,6 +184,7 @@ static void test_every_workload(void) {
     mtw_result r;
     int rc = mtw_run(ctx, mtw_find(names[i]), &r);
     CHECK(rc == 0 && r.ops == r.want, "anchor-gen %s: %s", names[i], r.error);
+    mtw_result_free(&r);
   }
   mtw_ctx_free(ctx);
 }

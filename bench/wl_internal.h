@@ -16,6 +16,7 @@
 #ifndef MTBENCH_WL_INTERNAL_H
 #define MTBENCH_WL_INTERNAL_H
 
+#include "latency.h"
 #include "workloads.h"
 
 #include <memtable/memtable.h>

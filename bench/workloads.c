@@ -35,6 +35,8 @@ void mtw_config_default(mtw_config *c) {
   c->mix = (mtw_mix){70, 25, 5};
   c->scan_len = 10;
   c->versions = 16;
+  c->seed = 0x6d7462656e6368ULL; /* "mtbench" */
+  c->interval_ms = 10;
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -614,6 +616,7 @@ const char *mtw_ctx_spec(const mtw_ctx *ctx) { return ctx->canon; }
 
 int mtw_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   memset(out, 0, sizeof *out);
+  if (!ctx->cfg.no_latency) mtw_lat_begin(out, (uint32_t)ctx->cfg.interval_ms);
   int rc = w->run(ctx, w, out);
   if (rc < 0 && !out->error[0]) snprintf(out->error, sizeof out->error, "failed (%d)", rc);
   return rc < 0 ? rc : 0;

@@ -58,6 +58,10 @@ typedef struct mtw_config {
   const char *trace;  /* operation log replayed by `trace` (NULL: none) */
   int anchor_gen;     /* fills generate each key and value inside the timed
                          loop, as shared/anchors does (0: before it) */
+  uint64_t seed;      /* salts every random choice except the standard
+                         workloads' (which keep the anchors' sequences) */
+  int no_latency;     /* 1: no per-op latency recording (latency.h) */
+  int interval_ms;    /* time series step of the latency recorders (10) */
 } mtw_config;
 
 void mtw_config_default(mtw_config *c);
@@ -74,6 +78,8 @@ typedef struct mtw_result {
     double value;
   } counters[MTW_MAX_COUNTERS];
   char error[256]; /* "" on success */
+  struct wl_lat_set *lat; /* per-op latency recorders (latency.h), set by
+                             mtw_run; the caller frees them: mtw_result_free */
 } mtw_result;
 
 typedef struct mtw_ctx mtw_ctx; /* one rep's keys, fixtures and parsed trace */
@@ -101,7 +107,9 @@ int mtw_ctx_new(mtw_ctx **out, const char *spec, const mtw_config *c, char *err,
 void mtw_ctx_free(mtw_ctx *ctx);
 const char *mtw_ctx_spec(const mtw_ctx *ctx); /* canonical spec of the rep */
 
-/* Runs w once.  0, or a negative status with out->error set. */
+/* Runs w once.  0, or a negative status with out->error set.  out gets a
+ * latency recorder set unless cfg.no_latency: release it with
+ * mtw_result_free (latency.h) after reading it (mtw_lat_summarize). */
 int mtw_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
 
 /* Parses "read:70,write:25,scan:5" (missing kinds are 0, sum must be 100). */
