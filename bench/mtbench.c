@@ -62,7 +62,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: mtbench [flags] [--benchmark_*=...]\n"
           "  --reps=SPEC[;SPEC...]   reps by spec string (default: every registered rep)\n"
-          "  --workloads=LIST        names, or standard | extended | all (default standard)\n"
+          "  --workloads=LIST        names, or standard | extended | research | all (default standard)\n"
           "  --num=N                 entries per memtable (default %d)\n"
           "  --threads=T             writers of fillrandom_Nthreads (default 2)\n"
           "  --value-size=B          value bytes (default 100)\n"
@@ -76,6 +76,7 @@ static void usage(FILE *f) {
           "  --trace=FILE            replay an operation log on every rep\n"
           "  --write-trace=FILE      write a synthetic trace of --num ops of --mix, --dist\n"
           "  --scan-len=N --versions=N --prefixes=P --cap=SECONDS   workload knobs\n"
+          "  --nearsort-k=PCT --nearsort-l=DIST   nearsorted: PCT%% of keys moved by <= DIST (10, 100)\n"
           "  --plot-script=FILE      gnuplot script (default: plot.gp beside mtbench)\n"
           "  --hang-timeout=S        kill a rep silent this long (default 4 x cap + 120)\n"
           "  --no-fork               run reps in this process (a crash stops the run)\n"
@@ -161,6 +162,12 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     } else if (flag(a, "--scan-len", &v)) {
       if (num_flag(v, "--scan-len", 0, 1e6, &d)) return -1;
       c->scan_len = (int)d;
+    } else if (flag(a, "--nearsort-k", &v)) {
+      if (num_flag(v, "--nearsort-k", 0, 100, &d)) return -1;
+      c->nearsort_k = d;
+    } else if (flag(a, "--nearsort-l", &v)) {
+      if (num_flag(v, "--nearsort-l", 1, 4e9, &d)) return -1;
+      c->nearsort_l = (uint64_t)d;
     } else if (flag(a, "--versions", &v)) {
       if (num_flag(v, "--versions", 1, 1e6, &d)) return -1;
       c->versions = (int)d;
@@ -237,7 +244,8 @@ static int parse_workloads(const char *list, mtb_grid *g) {
   const mtw_workload *all = mtw_workloads(&n);
   char *save = NULL;
   for (char *t = strtok_r(buf, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
-    bool group = !strcmp(t, "standard") || !strcmp(t, "extended") || !strcmp(t, "all");
+    bool group = !strcmp(t, "standard") || !strcmp(t, "extended") || !strcmp(t, "research") ||
+                 !strcmp(t, "all");
     if (group) {
       for (size_t i = 0; i < n; i++)
         if ((!strcmp(t, "all") && strcmp(all[i].group, "trace")) || !strcmp(all[i].group, t))

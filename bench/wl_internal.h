@@ -150,4 +150,29 @@ int wl_prefixscan(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
 int wl_updateheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
 int wl_trace(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
 
+/* Research workloads (workloads_research.c) and their key choosers
+ * (workloads_research_gen.c; docs/bench.md "Research workloads"). */
+#define WL_YCSB_ITEMS 10000000000ULL /* ScrambledZipfianGenerator's item space */
+typedef struct wl_zipfian {    /* YCSB's ZipfianGenerator over [0, items) */
+  double theta, alpha, zeta2, zetan, eta;
+  uint64_t items; /* zetan = sum_{i=1}^{items} i^-theta */
+} wl_zipfian;
+void wl_zipfian_init(wl_zipfian *z, uint64_t items, double theta);
+/* A rank in [0, n) from u in [0, 1); extends zetan when n grows. */
+uint64_t wl_zipfian_next(wl_zipfian *z, uint64_t n, double u);
+uint64_t wl_fnv64(uint64_t v); /* YCSB's Utils.fnvhash64 */
+/* ScrambledZipfianGenerator: fnv64(rank over WL_YCSB_ITEMS) % range. */
+uint64_t wl_scrambled_next(wl_zipfian *z, uint64_t range, double u);
+/* SkewedLatestGenerator: last - rank over last + 1 items, in [0, last]. */
+uint64_t wl_latest_next(wl_zipfian *z, uint64_t last, double u);
+/* 0..n-1 with about k_pct% of positions displaced by 1..l; *displaced
+ * counts positions p with order[p] != p.  NULL on ENOMEM. */
+uint32_t *wl_nearsorted(uint64_t n, double k_pct, uint64_t l, uint64_t seed,
+                        uint64_t *displaced);
+int wl_ycsb(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
+int wl_insertread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
+int wl_nearsorted_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
+int wl_phases(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
+int wl_deleteheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out);
+
 #endif /* MTBENCH_WL_INTERNAL_H */

@@ -37,6 +37,8 @@ void mtw_config_default(mtw_config *c) {
   c->versions = 16;
   c->seed = 0x6d7462656e6368ULL; /* "mtbench" */
   c->interval_ms = 10;
+  c->nearsort_k = 10;
+  c->nearsort_l = 100;
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -502,6 +504,7 @@ static int wl_fillrandom_threads(mtw_ctx *ctx, const mtw_workload *w, mtw_result
 
 #define STD "standard"
 #define EXT "extended"
+#define RES "research"
 static const mtw_workload g_workloads[] = {
     {"fillrandom", STD, "add N random keys to an empty memtable; also bytes/entry",
      wl_fillrandom, 0, 0, {0, 0, 0}},
@@ -532,6 +535,32 @@ static const mtw_workload g_workloads[] = {
      {0, 0, 0}},
     {"fillrandom_k64", EXT, "fillrandom with 64-byte keys", wl_fillrandom, 64, 0, {0, 0, 0}},
     {"readrandom_k64", EXT, "readrandom with 64-byte keys", wl_readrandom, 64, 0, {0, 0, 0}},
+    {"ycsb-a", RES, "YCSB A: load N; N ops 50% read / 50% update, scrambled zipfian", wl_ycsb,
+     0, 0, {0, 0, 0}},
+    {"ycsb-b", RES, "YCSB B: load N; N ops 95% read / 5% update, scrambled zipfian", wl_ycsb,
+     0, 0, {0, 0, 0}},
+    {"ycsb-c", RES, "YCSB C: load N; N reads, scrambled zipfian", wl_ycsb, 0, 0, {0, 0, 0}},
+    {"ycsb-d", RES, "YCSB D: load N; N ops 95% read (latest) / 5% insert", wl_ycsb, 0, 0,
+     {0, 0, 0}},
+    {"ycsb-e", RES, "YCSB E: load N; N ops 95% scan (1..100 entries) / 5% insert", wl_ycsb, 0,
+     0, {0, 0, 0}},
+    {"ycsb-f", RES, "YCSB F: load N; N ops 50% read / 50% read-modify-write", wl_ycsb, 0, 0,
+     {0, 0, 0}},
+    {"insertread-0", RES, "N inserts, no reads", wl_insertread, 0, 0, {0, 0, 0}},
+    {"insertread-0.1", RES, "N inserts + gets of inserted keys, 0.1% of ops", wl_insertread, 0,
+     0, {0, 0, 0}},
+    {"insertread-1", RES, "N inserts + gets of inserted keys, 1% of ops", wl_insertread, 0, 0,
+     {0, 0, 0}},
+    {"insertread-10", RES, "N inserts + gets of inserted keys, 10% of ops", wl_insertread, 0,
+     0, {0, 0, 0}},
+    {"insertread-50", RES, "N inserts + gets of inserted keys, 50% of ops", wl_insertread, 0,
+     0, {0, 0, 0}},
+    {"nearsorted", RES, "add N sequential keys, --nearsort-k % displaced by <= --nearsort-l",
+     wl_nearsorted_run, 0, 0, {0, 0, 0}},
+    {"phases", RES, "4 x N/4 ops: write-only, read-heavy, scan-heavy, mixed", wl_phases, 0, 0,
+     {0, 0, 0}},
+    {"deleteheavy", RES, "load N; N ops: deletes of half the keys among gets", wl_deleteheavy,
+     0, 0, {0, 0, 0}},
     {"trace", "trace", "replay of --trace=FILE; an op is one trace line", wl_trace, 0, 0,
      {0, 0, 0}},
 };

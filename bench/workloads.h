@@ -62,6 +62,8 @@ typedef struct mtw_config {
                          workloads' (which keep the anchors' sequences) */
   int no_latency;     /* 1: no per-op latency recording (latency.h) */
   int interval_ms;    /* time series step of the latency recorders (10) */
+  double nearsort_k;  /* nearsorted: percent of keys displaced (10) */
+  uint64_t nearsort_l; /* nearsorted: most positions a key moves (100) */
 } mtw_config;
 
 void mtw_config_default(mtw_config *c);
