@@ -3,8 +3,9 @@
  * the latest generator's preference for recent keys, near-sorted orders'
  * displacement count and distance, the LSMMemoryProfiling parser on good
  * and bad lines (a bad line is "file:line: what") and its replay's checked
- * answers, and a small run of every research workload on every registered
- * rep.  Prints "N passed, N failed"; exits 1 on any failure.
+ * answers, a small run of every research workload on every registered rep,
+ * and the replay on every rep of each trace file named on the command line.
+ * Prints "N passed, N failed"; exits 1 on any failure.
  *
  * Thread safety: single-threaded.
  */
@@ -283,13 +284,40 @@ static void test_smoke(void) {
   }
 }
 
-int main(void) {
+/* The trace file at path (bench/traces/lab_sample.txt from ctest) replays
+ * on every registered rep with every get's answer as the trace implies. */
+static void test_replay_file(const char *path) {
+  char err[512];
+  mtw_trace *t;
+  CHECK(mtw_trace_load(&t, path, err, sizeof err) == 0, "%s", err);
+  uint64_t ops = t ? mtw_trace_ops(t) : 0;
+  mtw_trace_free(t);
+  const char *names[16];
+  size_t nreps = mt_rep_names(names, 16);
+  mtw_config c;
+  mtw_config_default(&c);
+  c.trace = path;
+  for (size_t r = 0; r < nreps && r < 16; r++) {
+    mtw_ctx *ctx;
+    CHECK(mtw_ctx_new(&ctx, names[r], &c, err, sizeof err) == 0, "%s: %s", names[r], err);
+    if (!ctx) continue;
+    mtw_result res;
+    int rc = mtw_run(ctx, mtw_find("trace"), &res);
+    CHECK(rc == 0 && ops > 0 && res.ops == ops, "%s replays %s: %llu of %llu ops: %s",
+          names[r], path, (unsigned long long)res.ops, (unsigned long long)ops, res.error);
+    mtw_result_free(&res);
+    mtw_ctx_free(ctx);
+  }
+}
+
+int main(int argc, char **argv) {
   test_zeta();
   test_scrambled();
   test_latest();
   test_nearsorted();
   test_lab_parser();
   test_smoke();
+  for (int i = 1; i < argc; i++) test_replay_file(argv[i]);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
