@@ -9,7 +9,9 @@
  *     Math.abs) into [0, range), so that the popular items are spread over
  *     the key space rather than clustered at its start;
  *   - YCSB's SkewedLatestGenerator: last - zipfian(last + 1), so the most
- *     recently inserted record is the most popular;
+ *     recently inserted record is the most popular (YCSB draws over `last`
+ *     items, so never picks record 0, and keeps the eta of its first item
+ *     count; this one draws over last + 1 and recomputes eta as it grows);
  *   - near-sorted orders: 0..n-1 with about K% of the positions displaced,
  *     each by at most L positions.
  *
