@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <dirent.h>
@@ -51,7 +52,10 @@
 typedef struct options {
   const char *reps, *workloads, *out, *mix, *trace, *write_trace, *plot_script;
   const char *json_out; /* --benchmark_out given to mtbench: a merged copy */
+  const char *sweep;    /* --sweep=PARAM=v1,v2,... */
   int repetitions;
+  bool no_shuffle, no_memory;
+  uint64_t budget; /* --budget, bytes */
   double hang_s; /* 0: 4 x cap + 120 */
   bool fit, gbench, no_fork, list;
   char *gb_args[MAX_GB_ARGS];
@@ -70,7 +74,15 @@ static void usage(FILE *f) {
           "  --dist=uniform|zipf|seq key choice of reads, seeks and mixes (default uniform)\n"
           "  --theta=X               zipf skew (default 0.99)\n"
           "  --repetitions=R         rounds over all reps (default 3); the table shows medians\n"
-          "  --seed=S                salts the non-standard workloads' random choices\n"
+          "  --seed=S                salts the non-standard workloads' random choices and\n"
+          "                          the run order (default 0x6d7462656e6368)\n"
+          "  --no-shuffle            run reps and workloads in table order, not shuffled\n"
+          "  --sweep=PARAM=v1,v2,... rerun for each value of num, value-size, key-size,\n"
+          "                          threads or REP.PARAM (e.g. hash_skiplist.buckets=...)\n"
+          "  --budget=BYTES          memory probe: entries held by this memory_usage (64MiB)\n"
+          "  --no-memory             skip the memory probe (RSS growth, budget entries)\n"
+          "  --no-latency            no per-op latency recording (to measure its overhead)\n"
+          "  --interval-ms=MS        time series step (default 10)\n"
           "  --out=DIR               write DIR/results.json, results.csv, plot.svg\n"
           "  --fit --mix=read:70,write:25,scan:5   rank every rep on this mix\n"
           "  --trace=FILE            replay an operation log on every rep\n"
@@ -124,6 +136,28 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     else if (!strcmp(a, "--no-fork")) o->no_fork = true;
     else if (!strcmp(a, "--list")) o->list = true;
     else if (!strcmp(a, "--anchor-gen")) c->anchor_gen = 1;
+    else if (!strcmp(a, "--no-latency")) c->no_latency = 1;
+    else if (!strcmp(a, "--no-shuffle")) o->no_shuffle = true;
+    else if (!strcmp(a, "--no-memory")) o->no_memory = true;
+    else if (flag(a, "--sweep", &v)) o->sweep = v;
+    else if (flag(a, "--budget", &v)) {
+      char *end;
+      errno = 0;
+      double b = strtod(v, &end);
+      double mult = 1;
+      if (!strcasecmp(end, "k") || !strcasecmp(end, "kib")) mult = 1024.0;
+      else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib")) mult = 1048576.0;
+      else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib")) mult = 1073741824.0;
+      else if (*end) b = -1;
+      if (errno || end == v || b <= 0 || b * mult > 1e12) {
+        fprintf(stderr, "mtbench: bad --budget=%s (bytes, or with K, M, G / KiB, MiB, GiB)\n", v);
+        return -1;
+      }
+      o->budget = (uint64_t)(b * mult);
+    } else if (flag(a, "--interval-ms", &v)) {
+      if (num_flag(v, "--interval-ms", 1, 60000, &d)) return -1;
+      c->interval_ms = (int)d;
+    }
     else if (flag(a, "--reps", &v)) o->reps = v;
     else if (flag(a, "--workloads", &v)) o->workloads = v;
     else if (flag(a, "--out", &v)) o->out = v;
@@ -244,8 +278,8 @@ static int parse_workloads(const char *list, mtb_grid *g) {
   const mtw_workload *all = mtw_workloads(&n);
   char *save = NULL;
   for (char *t = strtok_r(buf, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
-    bool group = !strcmp(t, "standard") || !strcmp(t, "extended") || !strcmp(t, "research") ||
-                 !strcmp(t, "all");
+    bool group = !strcmp(t, "all"); /* or any group's name (standard, extended, ...) */
+    for (size_t i = 0; i < n && !group; i++) group = !strcmp(all[i].group, t);
     if (group) {
       for (size_t i = 0; i < n; i++)
         if ((!strcmp(t, "all") && strcmp(all[i].group, "trace")) || !strcmp(all[i].group, t))
@@ -295,8 +329,15 @@ static void hook_begin(void *ctx, const char *spec, const char *workload) {
   emit(ctx, line);
 }
 
-static void hook_done(void *ctx, const char *spec, const char *workload, const mtw_result *r) {
-  char line[2048], err[256];
+static void hook_done(void *ctx, const char *spec, const char *workload, const mtw_result *r,
+                      const mtw_lat_summary *lat) {
+  char line[8192], err[256];
+  for (size_t i = 0; lat && i < lat->npoints; i++) {
+    const mtw_lat_point *p = &lat->points[i];
+    snprintf(line, sizeof line, "T\t%s\t%u\t%s\t%llu\t%.0f\t%.0f\t%.0f\n", workload, p->t_ms,
+             wl_op_name((wl_op)p->op), (unsigned long long)p->ops, p->p50, p->p99, p->max);
+    emit(ctx, line);
+  }
   clean_field(err, sizeof err, r->error);
   int n = snprintf(line, sizeof line, "D\t%s\t%s\t%.17g\t%llu\t%llu\t%.17g\t%d", workload, err,
                    r->seconds, (unsigned long long)r->ops, (unsigned long long)r->want,
@@ -304,6 +345,20 @@ static void hook_done(void *ctx, const char *spec, const char *workload, const m
   for (int i = 0; i < r->ncounters && n > 0 && (size_t)n < sizeof line; i++)
     n += snprintf(line + n, sizeof line - (size_t)n, "\t%s\t%.17g", r->counters[i].name,
                   r->counters[i].value);
+  /* latency: \t<k> then k x (\t<op>\t<count>\t<mean>\t<p50>...\t<max>); op "all" last */
+  int nlat = 0;
+  for (int op = 0; lat && op < WL_OP_KINDS; op++) nlat += lat->op[op].count > 0;
+  if (lat && lat->all.count) nlat++;
+  if (n > 0 && (size_t)n < sizeof line) n += snprintf(line + n, sizeof line - (size_t)n, "\t%d", nlat);
+  for (int op = 0; lat && op <= WL_OP_KINDS; op++) {
+    const mtw_lat_stats *st = op < WL_OP_KINDS ? &lat->op[op] : &lat->all;
+    if (!st->count || n <= 0 || (size_t)n >= sizeof line) continue;
+    n += snprintf(line + n, sizeof line - (size_t)n, "\t%s\t%llu\t%.6g",
+                  op < WL_OP_KINDS ? wl_op_name((wl_op)op) : "all",
+                  (unsigned long long)st->count, st->mean);
+    for (int q = 0; q < MTW_LAT_NQ && n > 0 && (size_t)n < sizeof line; q++)
+      n += snprintf(line + n, sizeof line - (size_t)n, "\t%.6g", st->q[q]);
+  }
   if (n > 0 && (size_t)n < sizeof line - 1) strcat(line, "\n");
   emit(ctx, line);
 }
@@ -332,12 +387,71 @@ static void progress(const parent_state *p, const char *wl) {
 }
 
 /* Applies one protocol line to the grid. */
+static int op_index(const char *name) {
+  for (int op = 0; op < WL_OP_KINDS; op++)
+    if (!strcmp(wl_op_name((wl_op)op), name)) return op;
+  return !strcmp(name, "all") ? WL_OP_KINDS : -1;
+}
+
+/* "M\t<n>\t<lib>\t<rss>\t<budget>\t<entries>\t<error|->": a memory probe. */
+static void take_mem(parent_state *p, char *save) {
+  mtb_mem *m = &p->g->mem[p->rep];
+  const char *f[6];
+  for (int i = 0; i < 6; i++) f[i] = strtok_r(NULL, "\t\n", &save);
+  m->done = true;
+  if (!f[5]) {
+    snprintf(m->error, sizeof m->error, "garbled memory report");
+    return;
+  }
+  m->n = strtoull(f[0], NULL, 10);
+  m->lib_bpe = strtod(f[1], NULL);
+  m->rss_bpe = strtod(f[2], NULL);
+  m->budget = strtoull(f[3], NULL, 10);
+  m->budget_entries = strtoull(f[4], NULL, 10);
+  if (strcmp(f[5], "-")) snprintf(m->error, sizeof m->error, "%s", f[5]);
+}
+
+/* "T\t<workload>\t<t_ms>\t<op>\t<ops>\t<p50>\t<p99>\t<max>": a time series point of
+ * the run that the next D line of this workload reports. */
+static void take_point(parent_state *p, int w, char *save) {
+  mtb_grid *g = p->g;
+  const char *f[6];
+  for (int i = 0; i < 6; i++) f[i] = strtok_r(NULL, "\t\n", &save);
+  int op = f[1] ? op_index(f[1]) : -1;
+  if (!f[5] || op < 0 || op >= WL_OP_KINDS) return;
+  if (g->nts == g->capts) {
+    size_t cap = g->capts ? g->capts * 2 : 4096;
+    mtb_ts_row *t = realloc(g->ts, cap * sizeof *t);
+    if (!t) return;
+    g->ts = t;
+    g->capts = cap;
+  }
+  mtb_ts_row *r = &g->ts[g->nts++];
+  r->rep = (uint16_t)p->rep;
+  r->wl = (uint16_t)w;
+  r->run = (uint16_t)g->cells[p->rep][w].nruns;
+  r->p.t_ms = (uint32_t)strtoul(f[0], NULL, 10);
+  r->p.op = (uint8_t)op;
+  r->p.ops = strtoull(f[2], NULL, 10);
+  r->p.p50 = strtod(f[3], NULL);
+  r->p.p99 = strtod(f[4], NULL);
+  r->p.max = strtod(f[5], NULL);
+}
+
 static void take_line(parent_state *p, char *line) {
   char *save = NULL, *tag = strtok_r(line, "\t\n", &save);
+  if (tag && !strcmp(tag, "M")) {
+    take_mem(p, save);
+    return;
+  }
   char *name = strtok_r(NULL, "\t\n", &save);
   if (!tag || !name) return;
   int w = wl_index(p->g, name);
   if (w < 0) return;
+  if (!strcmp(tag, "T")) {
+    take_point(p, w, save);
+    return;
+  }
   if (!strcmp(tag, "B")) {
     p->current = w;
     progress(p, name);
@@ -374,6 +488,18 @@ static void take_line(parent_state *p, char *line) {
       r->cvalue[i] = strtod(cv, NULL);
       r->ncounters = i + 1;
     }
+    const char *nl = strtok_r(NULL, "\t\n", &save);
+    for (int i = 0, k = nl ? atoi(nl) : 0; i < k; i++) {
+      const char *on = strtok_r(NULL, "\t\n", &save), *v[2 + MTW_LAT_NQ];
+      for (int j = 0; j < 2 + MTW_LAT_NQ; j++) v[j] = strtok_r(NULL, "\t\n", &save);
+      int op = on ? op_index(on) : -1;
+      if (op < 0 || !v[1 + MTW_LAT_NQ]) break;
+      mtw_lat_stats *st = op < WL_OP_KINDS ? &r->lat[op] : &r->lat_all;
+      st->count = strtoull(v[0], NULL, 10);
+      st->mean = strtod(v[1], NULL);
+      for (int q = 0; q < MTW_LAT_NQ; q++) st->q[q] = strtod(v[2 + q], NULL);
+      if (op < WL_OP_KINDS) r->lat_mask |= 1u << op;
+    }
     r->ns_per_op = r->ops ? r->seconds * 1e9 / (double)r->ops : 0;
     r->ops_per_s = r->seconds > 0 ? (double)r->ops / r->seconds : 0;
   }
@@ -393,7 +519,7 @@ static void emit(child_state *cs, const char *line) {
       n -= (size_t)k;
     }
   } else if (g_parent) {
-    char copy[2048];
+    char copy[8192];
     snprintf(copy, sizeof copy, "%s", line);
     take_line(g_parent, copy);
   }
@@ -403,11 +529,12 @@ static void emit(child_state *cs, const char *line) {
 
 /* Registers spec x the pending workloads and runs them under the shim. */
 static long run_benchmarks(const mtb_grid *g, size_t rep, const bool *pending,
-                           const options *o, const char *json_part, child_state *cs) {
+                           const size_t *order, const options *o, const char *json_part,
+                           child_state *cs) {
   const mtw_workload *wls[MTB_MAX_WLS];
   size_t n = 0;
   for (size_t i = 0; i < g->nwls; i++)
-    if (pending[i]) wls[n++] = g->wls[i];
+    if (pending[order[i]]) wls[n++] = g->wls[order[i]];
   const char *spec = g->specs[rep];
   mtb_hooks hooks = {hook_begin, hook_done, cs};
   mtb_register(&spec, 1, wls, n, &g->cfg, &hooks);
@@ -465,8 +592,26 @@ static void describe_status(int st, char *buf, size_t cap) {
 /* One round of one rep: every workload without an error so far, once (or
  * as often as --benchmark_repetitions says), in as many children as crashes
  * make necessary. */
+/* A seeded Fisher-Yates shuffle of 0..n-1 (identity with --no-shuffle). */
+static void run_order(size_t *a, size_t n, uint64_t seed, uint64_t salt, bool shuffle) {
+  for (size_t i = 0; i < n; i++) a[i] = i;
+  uint64_t x = seed ^ (salt * 0x9e3779b97f4a7c15ULL);
+  for (size_t i = n; i > 1 && shuffle; i--) {
+    x += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    size_t j = (size_t)(z % i), t = a[i - 1];
+    a[i - 1] = a[j];
+    a[j] = t;
+  }
+}
+
 static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const char *tmpdir,
                     char parts[][512], size_t *nparts, size_t *done, size_t total) {
+  size_t order[MTB_MAX_WLS];
+  run_order(order, g->nwls, g->cfg.seed, 1000003u * (uint64_t)round + rep + 1, !o->no_shuffle);
   bool pending[MTB_MAX_WLS];
   for (size_t i = 0; i < g->nwls; i++) pending[i] = !g->cells[rep][i].error[0];
   parent_state ps = {g, rep, -1, pending, done, total};
@@ -479,7 +624,7 @@ static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const 
       snprintf(part, sizeof part, "%s/part_%d_%zu_%d.json", tmpdir, round, rep, attempt);
     if (o->no_fork) {
       g_parent = &ps;
-      run_benchmarks(g, rep, pending, o, tmpdir ? part : NULL, NULL);
+      run_benchmarks(g, rep, pending, order, o, tmpdir ? part : NULL, NULL);
       g_parent = NULL;
       if (tmpdir) snprintf(parts[(*nparts)++], 512, "%s", part);
       return;
@@ -500,7 +645,7 @@ static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const 
     if (pid == 0) {
       close(fds[0]);
       child_state cs = {fds[1]};
-      long ran = run_benchmarks(g, rep, pending, o, tmpdir ? part : NULL, &cs);
+      long ran = run_benchmarks(g, rep, pending, order, o, tmpdir ? part : NULL, &cs);
       _exit(ran < 0 ? 2 : 0);
     }
     close(fds[1]);
@@ -605,9 +750,123 @@ static int setup_grid(mtb_grid *g, const options *o) {
   return parse_workloads(o->workloads ? o->workloads : "standard", g);
 }
 
+/* ---- the memory probe ------------------------------------------------------------ */
+
+static void probe_line(const mtb_mem *m, char *line, size_t cap) {
+  char err[200];
+  clean_field(err, sizeof err, m->error);
+  snprintf(line, cap, "M\t%llu\t%.17g\t%.17g\t%llu\t%llu\t%s\n", (unsigned long long)m->n,
+           m->lib_bpe, m->rss_bpe, (unsigned long long)m->budget,
+           (unsigned long long)m->budget_entries, err);
+}
+
+/* Runs the memory probe of rep in a fresh child (its heap holds nothing
+ * else, so the resident-set growth is the memtable's). */
+static void run_probe(mtb_grid *g, size_t rep, const options *o, size_t *done, size_t total) {
+  bool pending[MTB_MAX_WLS] = {false};
+  parent_state ps = {g, rep, -1, pending, done, total};
+  char line[600];
+  if (o->no_fork) {
+    mtb_mem m = {0};
+    mtb_memory_probe(g->specs[rep], &g->cfg, o->budget, &m);
+    probe_line(&m, line, sizeof line);
+    take_line(&ps, line);
+    return;
+  }
+  int fds[2];
+  if (pipe(fds)) return;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    mtb_mem m = {0};
+    mtb_memory_probe(g->specs[rep], &g->cfg, o->budget, &m);
+    probe_line(&m, line, sizeof line);
+    child_state cs = {fds[1]};
+    emit(&cs, line);
+    _exit(0);
+  }
+  close(fds[1]);
+  double silence = o->hang_s > 0 ? o->hang_s : 4 * g->cfg.cap_s + 120;
+  bool hung = read_child(&ps, fds[0], pid, silence);
+  close(fds[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  mtb_mem *m = &g->mem[rep];
+  if (!m->done) {
+    m->done = true;
+    if (hung) snprintf(m->error, sizeof m->error, "hung (killed)");
+    else describe_status(st, m->error, sizeof m->error);
+  }
+}
+
+/* Every round of g: the memory probes first (one child per rep), then the
+ * rounds, each over the reps in a shuffled order (workloads shuffled in
+ * each child too; run_order). */
+static void run_grid(mtb_grid *g, const options *o, const char *tmpdir, char parts[][512],
+                     size_t *nparts) {
+  size_t done = 0, total = g->nreps * g->nwls * (size_t)o->repetitions;
+  if (!o->no_memory && g->mode == MODE_TABLE)
+    for (size_t r = 0; r < g->nreps; r++) {
+      if (isatty(2)) fprintf(stderr, "\r\033[K[memory] %s", g->specs[r]);
+      run_probe(g, r, o, &done, total);
+    }
+  /* Rounds interleave the reps, so a noisy minute hurts every rep alike. */
+  for (int round = 0; round < o->repetitions; round++) {
+    size_t order[MTB_MAX_REPS];
+    run_order(order, g->nreps, g->cfg.seed, (uint64_t)round, !o->no_shuffle);
+    for (size_t i = 0; i < g->nreps; i++)
+      run_rep(g, order[i], round, o, tmpdir, parts, nparts, &done, total);
+  }
+  if (isatty(2)) fprintf(stderr, "\r\033[K");
+}
+
+static bool any_figure(const mtb_grid *g) {
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++)
+      if (g->cells[r][w].nruns > 0) return true;
+  return false;
+}
+
+/* Says loudly when the figures come from an unoptimised or checked build. */
+static bool build_warnings(void) {
+  bool warned = false;
+#ifndef __OPTIMIZE__
+  printf("WARNING: mtbench was compiled without optimisation: its figures are not "
+         "representative\n");
+  warned = true;
+#endif
+#ifndef NDEBUG
+  printf("WARNING: mtbench was compiled with assertions on (no -DNDEBUG)\n");
+  warned = true;
+#endif
+#ifdef MTB_BUILD_TYPE
+  if (!strcmp(MTB_BUILD_TYPE, "Debug") || !strcmp(MTB_BUILD_TYPE, "")) {
+    printf("WARNING: the library was built with CMAKE_BUILD_TYPE=%s (no optimisation, "
+           "assertions on): use the default RelWithDebInfo or Release\n",
+           *MTB_BUILD_TYPE ? MTB_BUILD_TYPE : "(none)");
+    warned = true;
+  }
+#endif
+#ifdef MTB_SANITIZE
+  if (*MTB_SANITIZE) {
+    printf("WARNING: built with -fsanitize=%s: figures are slowed down\n", MTB_SANITIZE);
+    warned = true;
+  }
+#endif
+  return warned;
+}
+
 int main(int argc, char **argv) {
   options o = {0};
   o.repetitions = 3;
+  o.budget = 64u << 20;
   mtb_grid *g = calloc(1, sizeof *g);
   if (!g) return 1;
   mtw_config_default(&g->cfg);
@@ -630,6 +889,8 @@ int main(int argc, char **argv) {
   }
   g->cfg.trace = o.trace;
   if (setup_grid(g, &o)) return 2;
+  mtb_sweep sweep;
+  if (o.sweep && mtb_sweep_parse(o.sweep, &sweep)) return 2;
 
   if (o.gbench) { /* Google Benchmark owns the output; no isolation */
     const char *specs[MTB_MAX_REPS];
@@ -643,41 +904,60 @@ int main(int argc, char **argv) {
     return mtb_run(na, args, false) < 0 ? 2 : 0;
   }
 
+  g->debug_build = build_warnings();
   printf("mtbench: N=%llu, key %zu B, value %zu B, dist %s, %d threads, %d repetition%s, "
-         "cap %.0f s per phase, seed %llu\n",
+         "cap %.0f s per phase, seed %llu (%s order)%s\n",
          (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
          dist_name(g->cfg.dist), g->cfg.threads, o.repetitions, o.repetitions > 1 ? "s" : "",
-         g->cfg.cap_s, (unsigned long long)g->cfg.seed);
+         g->cfg.cap_s, (unsigned long long)g->cfg.seed, o.no_shuffle ? "table" : "shuffled",
+         g->cfg.no_latency ? ", latency off" : "");
   if (o.out && make_dir(o.out)) return 1;
   char tmpl[] = "/tmp/mtbench.XXXXXX";
-  const char *tmpdir = (o.out || o.json_out) ? mkdtemp(tmpl) : NULL;
+  const char *tmpdir = (o.out || o.json_out) && !o.sweep ? mkdtemp(tmpl) : NULL;
   char(*parts)[512] = calloc((size_t)o.repetitions * g->nreps * (g->nwls + 1), 512);
   if (!parts) return 1;
-  size_t nparts = 0, done = 0, total = g->nreps * g->nwls * (size_t)o.repetitions;
-  /* Rounds interleave the reps, so a noisy minute hurts every rep alike. */
-  for (int round = 0; round < o.repetitions; round++)
-    for (size_t r = 0; r < g->nreps; r++)
-      run_rep(g, r, round, &o, tmpdir, parts, &nparts, &done, total);
-  if (isatty(2)) fprintf(stderr, "\r\033[K");
-
-  mtb_print_table(g);
-  mtb_print_verdict(g);
+  size_t nparts = 0;
   int rc = 0;
-  if (o.out) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/results.json", o.out);
-    if (mtb_merge_json(g, path, parts, nparts)) rc = 1;
-    if (mtb_write_files(g, o.out, o.plot_script)) rc = 1;
-    snprintf(path, sizeof path, "%s/plot.svg", o.out);
-    printf("files: %s/results.json, %s/results.csv%s%s\n", o.out, o.out,
-           access(path, R_OK) == 0 ? ", " : " (no plot)", access(path, R_OK) == 0 ? path : "");
+  bool any = false;
+
+  if (o.sweep) {
+    mtb_grid **grids = calloc(sweep.nvalues, sizeof *grids);
+    if (!grids) return 1;
+    for (size_t k = 0; k < sweep.nvalues; k++) {
+      grids[k] = calloc(1, sizeof *grids[k]);
+      if (!grids[k] || mtb_sweep_apply(&sweep, k, g, grids[k])) return 2;
+      fprintf(stderr, "mtbench: sweep %s=%s (%zu of %zu)\n", sweep.param, sweep.values[k], k + 1,
+              sweep.nvalues);
+      run_grid(grids[k], &o, NULL, parts, &nparts);
+      any |= any_figure(grids[k]);
+    }
+    if (mtb_sweep_report(&sweep, grids, g, o.out, o.plot_script)) rc = 1;
+    for (size_t k = 0; k < sweep.nvalues; k++) {
+      free(grids[k]->ts);
+      free(grids[k]);
+    }
+    free(grids);
+  } else {
+    run_grid(g, &o, tmpdir, parts, &nparts);
+    mtb_print_table(g);
+    mtb_print_verdict(g);
+    if (o.out) {
+      char path[1100];
+      snprintf(path, sizeof path, "%s/results.json", o.out);
+      if (mtb_merge_json(g, path, parts, nparts)) rc = 1;
+      if (mtb_write_files(g, o.out, o.plot_script)) rc = 1;
+      snprintf(path, sizeof path, "%s/plot.svg", o.out);
+      printf("files: %s/results.json, %s/results.csv, %s/summary.csv, %s/latency.csv, "
+             "%s/timeseries.csv%s%s\n", o.out, o.out, o.out, o.out, o.out,
+             access(path, R_OK) == 0 ? ", plots " : " (no plots)",
+             access(path, R_OK) == 0 ? "plot.svg, timeseries.svg" : "");
+    }
+    if (o.json_out && mtb_merge_json(g, o.json_out, parts, nparts)) rc = 1;
+    any = any_figure(g);
   }
-  if (o.json_out && mtb_merge_json(g, o.json_out, parts, nparts)) rc = 1;
   remove_parts(tmpdir);
   free(parts);
-  bool any = false;
-  for (size_t r = 0; r < g->nreps; r++)
-    for (size_t w = 0; w < g->nwls; w++) any |= g->cells[r][w].nruns > 0;
+  free(g->ts);
   free(g);
   return any ? rc : 1;
 }

@@ -49,6 +49,31 @@ bool mtb_cell_median(const mtb_cell *c, double *ns, double *ops_s, double *bytes
   return true;
 }
 
+bool mtb_cell_cv(const mtb_cell *c, double *median_ops_s, double *cv) {
+  if (c->error[0] || c->nruns == 0) return false;
+  double v[MTB_MAX_RUNS], mean = 0, ss = 0;
+  for (int i = 0; i < c->nruns; i++) mean += v[i] = c->runs[i].ops_per_s;
+  mean /= c->nruns;
+  for (int i = 0; i < c->nruns; i++) ss += (v[i] - mean) * (v[i] - mean);
+  /* sample standard deviation (n - 1) over the mean */
+  if (cv) *cv = c->nruns > 1 && mean > 0 ? sqrt(ss / (c->nruns - 1)) / mean : 0;
+  if (median_ops_s) *median_ops_s = median(v, c->nruns);
+  return true;
+}
+
+bool mtb_cell_lat(const mtb_cell *c, int op, int q, double *ns) {
+  if (c->error[0] || c->nruns == 0) return false;
+  double v[MTB_MAX_RUNS];
+  int n = 0;
+  for (int i = 0; i < c->nruns; i++) {
+    const mtw_lat_stats *st = op < WL_OP_KINDS ? &c->runs[i].lat[op] : &c->runs[i].lat_all;
+    if (st->count) v[n++] = st->q[q];
+  }
+  if (!n) return false;
+  *ns = median(v, n);
+  return true;
+}
+
 static bool capped(const mtb_cell *c) {
   for (int i = 0; i < c->nruns; i++)
     if (c->runs[i].ops < c->runs[i].want) return true;
@@ -164,19 +189,43 @@ static void print_counters(const mtb_grid *g) {
   }
 }
 
-static void print_grid(const mtb_grid *g) {
+/* One figure of a cell for a table: false when it has none. */
+typedef bool (*cell_fig)(const mtb_cell *c, double *v);
+
+static bool fig_ns(const mtb_cell *c, double *v) { return mtb_cell_median(c, v, NULL, NULL); }
+static bool fig_p99(const mtb_cell *c, double *v) { return mtb_cell_lat(c, WL_OP_KINDS, 2, v); }
+
+static bool any_cv(const mtb_grid *g) {
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++)
+      if (g->cells[r][w].nruns > 1) return true;
+  return false;
+}
+
+static bool any_mem(const mtb_grid *g) {
+  for (size_t r = 0; r < g->nreps; r++)
+    if (g->mem[r].done) return true;
+  return false;
+}
+
+/* Reps x workloads of fig (lower is better; '*' the column's best), with
+ * each cell's CV when with_cv, then the memory columns when with_mem. */
+static void print_matrix(const mtb_grid *g, cell_fig fig, bool with_cv, bool with_mem) {
   size_t rw = rep_width(g);
-  printf("\nns/op, median of each cell's runs (lower is better; * best in column, "
-         "~ capped by --cap); B/entry after fillrandom (raw data is %zu B)\n",
-         g->cfg.key_size + g->cfg.value_size + 8);
+  bool cv = with_cv && any_cv(g), mem = with_mem && any_mem(g);
   printf("%-*s", (int)rw, "rep");
-  for (size_t w = 0; w < g->nwls; w++) printf("  %*s", (int)(strlen(g->wl_names[w]) > 9 ? strlen(g->wl_names[w]) : 9), g->wl_names[w]);
-  printf("  %9s\n", "B/entry");
+  for (size_t w = 0; w < g->nwls; w++) {
+    size_t width = strlen(g->wl_names[w]) > 9 ? strlen(g->wl_names[w]) : 9;
+    printf("  %*s", (int)width + 1 + (cv ? 5 : 0), g->wl_names[w]);
+  }
+  if (with_mem) printf("  %9s", "B/entry");
+  if (mem) printf("  %9s  %11s", "RSS B/e", "in budget");
+  printf("\n");
   double best[MTB_MAX_WLS], best_b = INFINITY, v, b;
   for (size_t w = 0; w < g->nwls; w++) {
     best[w] = INFINITY;
     for (size_t r = 0; r < g->nreps; r++)
-      if (mtb_cell_median(&g->cells[r][w], &v, NULL, NULL) && v < best[w]) best[w] = v;
+      if (fig(&g->cells[r][w], &v) && v < best[w]) best[w] = v;
   }
   for (size_t r = 0; r < g->nreps; r++)
     if (rep_bytes(g, r, &b) && b < best_b) best_b = b;
@@ -185,24 +234,101 @@ static void print_grid(const mtb_grid *g) {
     for (size_t w = 0; w < g->nwls; w++) {
       int width = (int)(strlen(g->wl_names[w]) > 9 ? strlen(g->wl_names[w]) : 9);
       const mtb_cell *c = &g->cells[r][w];
-      char cell[48], num[32];
-      if (mtb_cell_median(c, &v, NULL, NULL)) {
+      char cell[64], num[32], cvs[16] = "";
+      if (fig(c, &v)) {
         fmt_ns(num, sizeof num, v);
-        snprintf(cell, sizeof cell, "%s%s%s", num, capped(c) ? "~" : "", v == best[w] ? "*" : " ");
+        if (cv && c->nruns > 1) {
+          double x;
+          mtb_cell_cv(c, NULL, &x);
+          snprintf(cvs, sizeof cvs, " %3.0f%%", x * 100 > 999 ? 999 : x * 100);
+        } else if (cv) {
+          snprintf(cvs, sizeof cvs, "     ");
+        }
+        snprintf(cell, sizeof cell, "%s%s%s%s", num, capped(c) ? "~" : "", v == best[w] ? "*" : " ",
+                 cvs);
       } else {
-        snprintf(cell, sizeof cell, "%s ", c->error[0] ? "ERR" : "-");
+        snprintf(cell, sizeof cell, "%s %s", c->error[0] ? "ERR" : "-", cv ? "     " : "");
       }
-      printf("  %*s", width + 1, cell);
+      printf("  %*s", width + 1 + (cv ? 5 : 0), cell);
     }
-    if (rep_bytes(g, r, &b)) {
-      char num[32];
-      snprintf(num, sizeof num, "%.1f%s", b, b == best_b ? "*" : " ");
-      printf(" %10s\n", num);
-    } else {
-      printf(" %10s\n", "- ");
+    if (with_mem) {
+      char num[32] = "- ";
+      if (rep_bytes(g, r, &b)) snprintf(num, sizeof num, "%.1f%s", b, b == best_b ? "*" : " ");
+      printf(" %10s", num);
     }
+    if (mem) {
+      const mtb_mem *m = &g->mem[r];
+      if (m->done && !m->error[0])
+        printf("  %9.1f  %11llu", m->rss_bpe, (unsigned long long)m->budget_entries);
+      else
+        printf("  %9s  %11s", "ERR", "ERR");
+    }
+    printf("\n");
+  }
+}
+
+static void print_grid(const mtb_grid *g) {
+  bool cv = any_cv(g);
+  printf("\nns/op, median of each cell's runs (lower is better; * best in column, "
+         "~ capped by --cap)%s; B/entry after fillrandom (raw data is %zu B)\n",
+         cv ? ", then the coefficient of variation of its ops/s" : "",
+         g->cfg.key_size + g->cfg.value_size + 8);
+  print_matrix(g, fig_ns, true, true);
+  if (any_mem(g)) {
+    const mtb_mem *m = NULL;
+    for (size_t r = 0; r < g->nreps && !m; r++)
+      if (g->mem[r].done && !g->mem[r].error[0]) m = &g->mem[r];
+    if (m)
+      printf("RSS B/e: the process's resident-set growth over a fill of %llu keys, per entry "
+             "(its own child); in budget: entries added while memory_usage <= %.0f MiB\n",
+             (unsigned long long)m->n, (double)m->budget / 1048576.0);
+  }
+  bool lat = false;
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      double v;
+      lat |= fig_p99(&g->cells[r][w], &v);
+    }
+  if (lat) {
+    printf("\np99 latency in ns of one op (every op type of the workload merged), median of "
+           "runs (* lowest)\n");
+    print_matrix(g, fig_p99, false, false);
   }
   printf("\n");
+}
+
+/* Per rep, workload and op type: the latency percentiles (median of runs). */
+static void print_latency(const mtb_grid *g) {
+  bool header = false;
+  size_t rw = rep_width(g), ww = 8;
+  for (size_t w = 0; w < g->nwls; w++)
+    if (strlen(g->wl_names[w]) > ww) ww = strlen(g->wl_names[w]);
+  for (size_t w = 0; w < g->nwls; w++)
+    for (size_t r = 0; r < g->nreps; r++) {
+      const mtb_cell *c = &g->cells[r][w];
+      if (c->error[0] || !c->nruns) continue;
+      for (int op = 0; op < WL_OP_KINDS; op++) {
+        double v;
+        if (!mtb_cell_lat(c, op, 0, &v)) continue;
+        if (!header) {
+          printf("latency per op in ns (median of runs; log-linear histogram, within 1.6%%):\n");
+          printf("%-*s  %-*s  %-6s %10s", (int)rw, "rep", (int)ww, "workload", "op", "ops");
+          for (int q = 0; q < MTW_LAT_NQ; q++) printf(" %9s", mtw_lat_qname[q]);
+          printf("\n");
+          header = true;
+        }
+        printf("%-*s  %-*s  %-6s %10llu", (int)rw, g->specs[r], (int)ww, g->wl_names[w],
+               wl_op_name((wl_op)op), (unsigned long long)c->runs[c->nruns - 1].lat[op].count);
+        for (int q = 0; q < MTW_LAT_NQ; q++) {
+          char num[32];
+          mtb_cell_lat(c, op, q, &v);
+          fmt_ns(num, sizeof num, v);
+          printf(" %9s", num);
+        }
+        printf("\n");
+      }
+    }
+  if (header) printf("\n");
 }
 
 /* --fit / --trace: one workload; reps ranked by ops/s. */
@@ -249,13 +375,18 @@ static void print_ranking(const mtb_grid *g) {
     }
   printf("\n%s on %s, %llu ops:\n", g->mode == MODE_TRACE ? "replay" : "fit",
          what_single(g, what, sizeof what), (unsigned long long)nops);
-  printf("%-4s  %-*s  %10s  %9s  %9s\n", "rank", (int)rw, "rep", "ops/s", "ns/op", "B/entry");
+  printf("%-4s  %-*s  %10s  %9s  %9s  %5s  %9s\n", "rank", (int)rw, "rep", "ops/s", "ns/op",
+         "p99 ns", "CV", "B/entry");
   for (size_t i = 0; i < n; i++) {
-    char ops[32], ns[32];
+    const mtb_cell *c = &g->cells[k[i].rep][0];
+    char ops[32], ns[32], p99[32] = "-", cvs[16] = "-";
+    double v;
     fmt_rate(ops, sizeof ops, k[i].ops_s);
     fmt_ns(ns, sizeof ns, k[i].ns);
-    printf("%-4zu  %-*s  %10s  %9s  %9.1f%s\n", i + 1, (int)rw, g->specs[k[i].rep], ops, ns,
-           k[i].bytes, capped(&g->cells[k[i].rep][0]) ? "  (capped)" : "");
+    if (fig_p99(c, &v)) fmt_ns(p99, sizeof p99, v);
+    if (c->nruns > 1 && mtb_cell_cv(c, NULL, &v)) snprintf(cvs, sizeof cvs, "%.0f%%", v * 100);
+    printf("%-4zu  %-*s  %10s  %9s  %9s  %5s  %9.1f%s\n", i + 1, (int)rw, g->specs[k[i].rep], ops,
+           ns, p99, cvs, k[i].bytes, capped(c) ? "  (capped)" : "");
   }
   printf("\n");
 }
@@ -263,6 +394,7 @@ static void print_ranking(const mtb_grid *g) {
 void mtb_print_table(const mtb_grid *g) {
   if (g->mode == MODE_TABLE) print_grid(g);
   else print_ranking(g);
+  print_latency(g);
   print_counters(g);
   print_errors(g);
 }
@@ -404,25 +536,139 @@ static int write_csv(const mtb_grid *g, const char *dir) {
   FILE *f = open_out(dir, "results.csv", path, sizeof path);
   if (!f) return -1;
   fprintf(f, "rep,workload,run,ns_per_op,ops_per_s,bytes_per_entry,ops,want,seconds,"
-             "counters,error\n");
+             "p50_ns,p90_ns,p99_ns,p99.9_ns,p99.99_ns,max_ns,counters,error\n");
   for (size_t r = 0; r < g->nreps; r++)
     for (size_t w = 0; w < g->nwls; w++) {
       const mtb_cell *c = &g->cells[r][w];
       for (int i = 0; i < c->nruns; i++) {
         const mtb_run_fig *x = &c->runs[i];
-        fprintf(f, "\"%s\",%s,%d,%.3f,%.1f,%.2f,%llu,%llu,%.6f,\"", g->specs[r], g->wl_names[w],
+        fprintf(f, "\"%s\",%s,%d,%.3f,%.1f,%.2f,%llu,%llu,%.6f,", g->specs[r], g->wl_names[w],
                 i + 1, x->ns_per_op, x->ops_per_s, x->bytes_per_entry,
                 (unsigned long long)x->ops, (unsigned long long)x->want, x->seconds);
+        for (int q = 0; q < MTW_LAT_NQ; q++)
+          if (x->lat_all.count) fprintf(f, "%.0f,", x->lat_all.q[q]);
+          else fprintf(f, ",");
+        fprintf(f, "\"");
         for (int k = 0; k < x->ncounters; k++)
           fprintf(f, "%s%s=%.6g", k ? ";" : "", x->cname[k], x->cvalue[k]);
         fprintf(f, "\",\n");
       }
       if (c->error[0]) {
-        fprintf(f, "\"%s\",%s,0,,,,,,,,\"", g->specs[r], g->wl_names[w]);
+        fprintf(f, "\"%s\",%s,0,,,,,,,,,,,,,,\"", g->specs[r], g->wl_names[w]);
         for (const char *p = c->error; *p; p++) fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, f);
         fprintf(f, "\"\n");
       }
     }
+  return fclose(f) ? -1 : 0;
+}
+
+/* summary.csv: one row per cell, medians and the CV of ops/s, with the
+ * rep's memory probe. */
+static int write_summary(const mtb_grid *g, const char *dir) {
+  char path[1200];
+  FILE *f = open_out(dir, "summary.csv", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "rep,workload,runs,median_ns_per_op,median_ops_per_s,cv_ops_per_s,median_p50_ns,"
+             "median_p99_ns,median_p99.9_ns,median_max_ns,bytes_per_entry,rss_bytes_per_entry,"
+             "budget_bytes,budget_entries,error\n");
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      const mtb_cell *c = &g->cells[r][w];
+      const mtb_mem *m = &g->mem[r];
+      double ns, ops, b, cv, q[4];
+      fprintf(f, "\"%s\",%s,%d,", g->specs[r], g->wl_names[w], c->nruns);
+      if (mtb_cell_median(c, &ns, &ops, &b) && mtb_cell_cv(c, NULL, &cv)) {
+        fprintf(f, "%.3f,%.1f,%.4f,", ns, ops, cv);
+        static const int qi[4] = {0, 2, 3, 5};
+        for (int k = 0; k < 4; k++)
+          if (mtb_cell_lat(c, WL_OP_KINDS, qi[k], &q[k])) fprintf(f, "%.0f,", q[k]);
+          else fprintf(f, ",");
+        if (b > 0) fprintf(f, "%.2f,", b);
+        else fprintf(f, ",");
+      } else {
+        fprintf(f, ",,,,,,,,");
+      }
+      if (m->done && !m->error[0])
+        fprintf(f, "%.2f,%llu,%llu,", m->rss_bpe, (unsigned long long)m->budget,
+                (unsigned long long)m->budget_entries);
+      else
+        fprintf(f, ",,,");
+      fprintf(f, "\"");
+      for (const char *p = c->error; *p; p++) fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, f);
+      fprintf(f, "\"\n");
+    }
+  return fclose(f) ? -1 : 0;
+}
+
+/* latency.csv: every run's percentiles per op type (and "all"). */
+static int write_latency(const mtb_grid *g, const char *dir) {
+  char path[1200];
+  FILE *f = open_out(dir, "latency.csv", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "rep,workload,run,op,count,mean_ns");
+  for (int q = 0; q < MTW_LAT_NQ; q++) fprintf(f, ",%s_ns", mtw_lat_qname[q]);
+  fprintf(f, "\n");
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      const mtb_cell *c = &g->cells[r][w];
+      for (int i = 0; i < c->nruns; i++)
+        for (int op = 0; op <= WL_OP_KINDS; op++) {
+          const mtw_lat_stats *st = op < WL_OP_KINDS ? &c->runs[i].lat[op] : &c->runs[i].lat_all;
+          if (!st->count) continue;
+          fprintf(f, "\"%s\",%s,%d,%s,%llu,%.1f", g->specs[r], g->wl_names[w], i + 1,
+                  op < WL_OP_KINDS ? wl_op_name((wl_op)op) : "all",
+                  (unsigned long long)st->count, st->mean);
+          for (int q = 0; q < MTW_LAT_NQ; q++) fprintf(f, ",%.0f", st->q[q]);
+          fprintf(f, "\n");
+        }
+    }
+  return fclose(f) ? -1 : 0;
+}
+
+/* timeseries.csv (every run), and timeseries.dat for the plot: run 1 of
+ * each cell, one gnuplot block (index) per (workload, rep, op), its first
+ * line a header naming it; blocks of one workload are consecutive. */
+static int write_timeseries(const mtb_grid *g, const char *dir, size_t *nblocks,
+                            char *blocks_per_wl, size_t cap) {
+  char path[1200];
+  FILE *f = open_out(dir, "timeseries.csv", path, sizeof path);
+  if (!f) return -1;
+  fprintf(f, "rep,workload,run,t_ms,op,ops,p50_ns,p99_ns,max_ns\n");
+  for (size_t i = 0; i < g->nts; i++) {
+    const mtb_ts_row *t = &g->ts[i];
+    fprintf(f, "\"%s\",%s,%u,%u,%s,%llu,%.0f,%.0f,%.0f\n", g->specs[t->rep], g->wl_names[t->wl],
+            t->run + 1u, t->p.t_ms, wl_op_name((wl_op)t->p.op), (unsigned long long)t->p.ops,
+            t->p.p50, t->p.p99, t->p.max);
+  }
+  if (fclose(f)) return -1;
+  f = open_out(dir, "timeseries.dat", path, sizeof path);
+  if (!f) return -1;
+  *nblocks = 0;
+  size_t used = 0;
+  blocks_per_wl[0] = 0;
+  for (size_t w = 0; w < g->nwls; w++) {
+    size_t first = *nblocks;
+    for (size_t r = 0; r < g->nreps; r++)
+      for (int op = 0; op < WL_OP_KINDS; op++) {
+        bool head = false;
+        for (size_t i = 0; i < g->nts; i++) {
+          const mtb_ts_row *t = &g->ts[i];
+          if (t->wl != w || t->rep != r || t->run != 0 || t->p.op != op) continue;
+          if (!head) {
+            fprintf(f, "%s\"t_ms\" \"%s %s\" p50 max ops\n", *nblocks ? "\n\n" : "",
+                    g->specs[r], wl_op_name((wl_op)op));
+            head = true;
+            (*nblocks)++;
+          }
+          fprintf(f, "%u %.0f %.0f %.0f %llu\n", t->p.t_ms, t->p.p99, t->p.p50, t->p.max,
+                  (unsigned long long)t->p.ops);
+        }
+      }
+    /* "first:count:name " per workload with points, for the script */
+    if (*nblocks > first && used < cap)
+      used += (size_t)snprintf(blocks_per_wl + used, cap - used, "%s%zu:%zu:%s",
+                               used ? " " : "", first, *nblocks - first, g->wl_names[w]);
+  }
   return fclose(f) ? -1 : 0;
 }
 
@@ -454,7 +700,7 @@ static int write_plot_data(const mtb_grid *g, const char *dir) {
   return fclose(f) ? -1 : 0;
 }
 
-static const char *find_script(const char *given, char *buf, size_t cap) {
+const char *mtb_find_script(const char *given, const char *name, char *buf, size_t cap) {
   if (given) return access(given, R_OK) == 0 ? given : NULL;
   char exe[1024];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -463,31 +709,23 @@ static const char *find_script(const char *given, char *buf, size_t cap) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = 0;
-      snprintf(buf, cap, "%s/plot.gp", exe);
+      snprintf(buf, cap, "%s/%s", exe, name);
       if (access(buf, R_OK) == 0) return buf;
     }
   }
-#ifdef MTB_PLOT_SCRIPT
-  if (access(MTB_PLOT_SCRIPT, R_OK) == 0) return MTB_PLOT_SCRIPT;
+#ifdef MTB_SCRIPT_DIR
+  snprintf(buf, cap, "%s/%s", MTB_SCRIPT_DIR, name);
+  if (access(buf, R_OK) == 0) return buf;
 #endif
   return NULL;
 }
 
-static int draw_plot(const mtb_grid *g, const char *dir, const char *script_flag) {
-  char sbuf[1100], old[1100];
-  snprintf(old, sizeof old, "%s/plot.svg", dir);
-  unlink(old); /* never leave an earlier run's plot beside these results */
-  const char *script = find_script(script_flag, sbuf, sizeof sbuf);
+int mtb_gnuplot(const char *script, const char *expr, const char *svg, const char *data) {
+  unlink(svg); /* never leave an earlier run's plot beside these results */
   if (!script) {
-    fprintf(stderr, "mtbench: no gnuplot script (plot.gp) found%s; %s/plot.svg not drawn\n",
-            script_flag ? " at --plot-script" : "", dir);
+    fprintf(stderr, "mtbench: no gnuplot script found; %s not drawn\n", svg);
     return -1;
   }
-  char expr[4096];
-  snprintf(expr, sizeof expr,
-           "datafile='%s/plot.dat'; memfile='%s/plot_mem.dat'; outfile='%s/plot.svg'; "
-           "nreps=%zu; ttl='mtbench: ns/op per workload, N=%llu (lower is better)'",
-           dir, dir, dir, g->nreps, (unsigned long long)g->cfg.num);
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) return -1;
@@ -499,21 +737,54 @@ static int draw_plot(const mtb_grid *g, const char *dir, const char *script_flag
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-    fprintf(stderr, "mtbench: gnuplot not found (apt-get install gnuplot-nox): %s/plot.svg "
-                    "not drawn; %s/plot.dat and the script %s are there to draw it\n",
-            dir, dir, script);
+    fprintf(stderr, "mtbench: gnuplot not found (apt-get install gnuplot-nox): %s "
+                    "not drawn; %s and the script %s are there to draw it\n",
+            svg, data, script);
     return -1;
   }
   if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-    fprintf(stderr, "mtbench: gnuplot failed; %s/plot.svg may be missing\n", dir);
+    fprintf(stderr, "mtbench: gnuplot failed; %s may be missing\n", svg);
     return -1;
   }
   return 0;
 }
 
+static int draw_plot(const mtb_grid *g, const char *dir, const char *script_flag) {
+  char sbuf[1100], svg[1100], data[1100];
+  const char *script = mtb_find_script(script_flag, "plot.gp", sbuf, sizeof sbuf);
+  if (!script && script_flag) fprintf(stderr, "mtbench: no script at --plot-script\n");
+  char expr[4096];
+  snprintf(expr, sizeof expr,
+           "datafile='%s/plot.dat'; memfile='%s/plot_mem.dat'; outfile='%s/plot.svg'; "
+           "nreps=%zu; ttl='mtbench: ns/op per workload, N=%llu (lower is better)'",
+           dir, dir, dir, g->nreps, (unsigned long long)g->cfg.num);
+  snprintf(svg, sizeof svg, "%s/plot.svg", dir);
+  snprintf(data, sizeof data, "%s/plot.dat", dir);
+  return mtb_gnuplot(script, expr, svg, data);
+}
+
+static int draw_timeseries(const mtb_grid *g, const char *dir, const char *blocks) {
+  char sbuf[1100], svg[1100], data[1100], expr[8192];
+  const char *script = mtb_find_script(NULL, "timeseries.gp", sbuf, sizeof sbuf);
+  snprintf(svg, sizeof svg, "%s/timeseries.svg", dir);
+  snprintf(data, sizeof data, "%s/timeseries.dat", dir);
+  snprintf(expr, sizeof expr,
+           "datafile='%s'; outfile='%s'; blocks='%s'; interval=%d; "
+           "ttl='mtbench: p99 latency per %d ms interval (run 1), N=%llu'",
+           data, svg, blocks, g->cfg.interval_ms, g->cfg.interval_ms,
+           (unsigned long long)g->cfg.num);
+  return mtb_gnuplot(script, expr, svg, data);
+}
+
 int mtb_write_files(const mtb_grid *g, const char *dir, const char *plot_script) {
   int rc = 0;
   if (write_csv(g, dir)) rc = -1;
+  if (write_summary(g, dir)) rc = -1;
+  if (write_latency(g, dir)) rc = -1;
+  size_t nblocks = 0;
+  char blocks[4096];
+  if (write_timeseries(g, dir, &nblocks, blocks, sizeof blocks)) rc = -1;
+  else if (nblocks) draw_timeseries(g, dir, blocks);
   if (write_plot_data(g, dir)) rc = -1;
   else draw_plot(g, dir, plot_script); /* a missing plot is said, not fatal */
   return rc;
@@ -594,6 +865,41 @@ int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_
                  "  },\n  \"benchmarks\": [",
             date);
   }
+  /* latency percentiles as benchmarks of their own, so that compare.py
+   * (which compares real_time/cpu_time by name) compares them too:
+   * "<spec>/<workload>/p99" over every op, "<spec>/<workload>/<op>/p99"
+   * per op type when the workload has several; time in ns. */
+  for (size_t r = 0; r < g->nreps; r++)
+    for (size_t w = 0; w < g->nwls; w++) {
+      const mtb_cell *c = &g->cells[r][w];
+      for (int i = 0; i < c->nruns; i++) {
+        const mtb_run_fig *x = &c->runs[i];
+        bool several = (x->lat_mask & (x->lat_mask - 1)) != 0;
+        for (int op = WL_OP_KINDS; op >= 0; op--) {
+          const mtw_lat_stats *st = op < WL_OP_KINDS ? &x->lat[op] : &x->lat_all;
+          if (!st->count || (op < WL_OP_KINDS && !several)) continue;
+          for (int q = 0; q < MTW_LAT_NQ; q++) {
+            char name[400];
+            if (op < WL_OP_KINDS)
+              snprintf(name, sizeof name, "%s/%s/%s/%s", g->specs[r], g->wl_names[w],
+                       wl_op_name((wl_op)op), mtw_lat_qname[q]);
+            else
+              snprintf(name, sizeof name, "%s/%s/%s", g->specs[r], g->wl_names[w],
+                       mtw_lat_qname[q]);
+            fprintf(out, "%s\n    {\n      \"name\": ", first ? "" : ",");
+            json_string(out, name);
+            fprintf(out, ",\n      \"run_name\": ");
+            json_string(out, name);
+            fprintf(out, ",\n      \"run_type\": \"iteration\",\n      \"repetitions\": %d,\n"
+                         "      \"repetition_index\": %d,\n      \"threads\": 1,\n"
+                         "      \"iterations\": %llu,\n      \"real_time\": %.1f,\n"
+                         "      \"cpu_time\": %.1f,\n      \"time_unit\": \"ns\"\n    }",
+                    c->nruns, i, (unsigned long long)st->count, st->q[q], st->q[q]);
+            first = false;
+          }
+        }
+      }
+    }
   /* cells whose child died could not report: add them as errored runs */
   for (size_t r = 0; r < g->nreps; r++)
     for (size_t w = 0; w < g->nwls; w++) {

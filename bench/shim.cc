@@ -65,17 +65,24 @@ void run_one(benchmark::State &state, std::string spec, const mtw_workload *w,
   if (!ctx) {
     mtw_result r{};
     snprintf(r.error, sizeof r.error, "%s", error.c_str());
-    if (g_shared.has_hooks) g_shared.hooks.done(g_shared.hooks.ctx, spec.c_str(), name.c_str(), &r);
+    if (g_shared.has_hooks)
+      g_shared.hooks.done(g_shared.hooks.ctx, spec.c_str(), name.c_str(), &r, nullptr);
     state.SkipWithError(error.c_str());
     return;
   }
   double seconds = 0, ops = 0, want = 0;
   mtw_result last{};
+  mtw_lat_summary lat{};
+  bool has_lat = false;
   for (auto _ : state) {
     if (g_shared.has_hooks) g_shared.hooks.begin(g_shared.hooks.ctx, spec.c_str(), name.c_str());
     mtw_result_free(&last);
     int rc = mtw_run(ctx, w, &last);
-    if (g_shared.has_hooks) g_shared.hooks.done(g_shared.hooks.ctx, spec.c_str(), name.c_str(), &last);
+    if (has_lat) mtw_lat_summary_free(&lat);
+    has_lat = mtw_lat_summarize(&last, &lat) == 0;
+    if (g_shared.has_hooks)
+      g_shared.hooks.done(g_shared.hooks.ctx, spec.c_str(), name.c_str(), &last,
+                          has_lat ? &lat : nullptr);
     if (rc != 0) {
       state.SkipWithError(last.error);
       break;
@@ -86,6 +93,15 @@ void run_one(benchmark::State &state, std::string spec, const mtw_workload *w,
     want += (double)last.want;
   }
   mtw_result_free(&last);
+  if (has_lat) {
+    for (int op = 0; op < WL_OP_KINDS && !state.error_occurred(); op++) {
+      if (!lat.op[op].count) continue;
+      for (int q = 0; q < MTW_LAT_NQ; q++)
+        state.counters[std::string(wl_op_name((wl_op)op)) + "_" + mtw_lat_qname[q] + "_ns"] =
+            lat.op[op].q[q];
+    }
+    mtw_lat_summary_free(&lat);
+  }
   if (state.error_occurred() || ops <= 0) return;
   state.counters["ns/op"] = benchmark::Counter(seconds * 1e9 / ops);
   state.counters["ops/s"] = benchmark::Counter(ops, benchmark::Counter::kIsRate);

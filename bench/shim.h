@@ -3,7 +3,8 @@
  * mtb_register makes every (rep x workload) pair a Google Benchmark named
  * "<rep spec>/<workload>", run once per repetition (Iterations(1), manual
  * time = the workload's timed region) with counters ns/op, ops/s (a rate
- * counter), bytes/entry and the workload's own figures.  mtb_run parses the
+ * counter), bytes/entry, the workload's own figures and, per op type seen,
+ * "<op>_p50_ns" ... "<op>_max_ns" (last repetition's latency percentiles).  mtb_run parses the
  * Google Benchmark flags (--benchmark_filter, --benchmark_repetitions,
  * --benchmark_out, ...) and runs what is registered.
  *
@@ -13,6 +14,7 @@
 #ifndef MTBENCH_SHIM_H
 #define MTBENCH_SHIM_H
 
+#include "latency.h"
 #include "workloads.h"
 
 #include <stdbool.h>
@@ -24,8 +26,10 @@ extern "C" {
 typedef struct mtb_hooks {
   /* Before each run of a workload (once per repetition). */
   void (*begin)(void *ctx, const char *spec, const char *workload);
-  /* After it, with its figures or its error. */
-  void (*done)(void *ctx, const char *spec, const char *workload, const mtw_result *r);
+  /* After it, with its figures or its error, and its merged latencies
+   * (NULL when none were recorded). */
+  void (*done)(void *ctx, const char *spec, const char *workload, const mtw_result *r,
+               const mtw_lat_summary *lat);
   void *ctx;
 } mtb_hooks;
 

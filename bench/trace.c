@@ -356,7 +356,12 @@ int wl_trace(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   uint64_t seq = 0, gets = 0, found = 0, i = 0, scanned = 0;
   int got = MT_OK; /* a get's status, when it differs from the expected one */
   bool wrong = false;
+  static const wl_op op_of[] = {[OP_PUT] = WL_OP_INSERT, [OP_DEL] = WL_OP_DELETE,
+                                [OP_GET] = WL_OP_READ,   [OP_SCAN] = WL_OP_SCAN,
+                                [OP_RANGE] = WL_OP_SCAN, [OP_COUNT] = WL_OP_SCAN};
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t tl = wl_lat_now(lat);
   for (; i < t->n; i++) {
     const uint8_t *kp = t->keybuf + t->off[i];
     mt_slice key = wl_slice(kp, t->len[i]);
@@ -390,6 +395,9 @@ int wl_trace(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       for (uint32_t k = 1; k < t->arg[i] && mt_iter_valid(it); k++, scanned++) mt_iter_next(it);
       break;
     }
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, op_of[t->op[i]], tl, e);
+    tl = e;
     if (rc != MT_OK || wrong) break;
     if (wl_capped(ctx, i, t0)) {
       i++;

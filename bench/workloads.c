@@ -179,12 +179,16 @@ int64_t wl_fill_random(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, size
     free(buf);
     return wl_fail(out, "out of memory for %llu keys", (unsigned long long)n);
   }
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
-  uint64_t i = 0;
+  uint64_t i = 0, t = wl_lat_now(lat);
   for (; i < n; i++) {
     mt_slice key, val;
     wl_fill_op(ctx, KEYS_RANDOM, keys, i, ks, vs, buf, &key, &val);
     int rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_INSERT, t, e);
+    t = e;
     if (rc != MT_OK) {
       free(buf);
       return wl_fail_mt(out, "mt_memtable_add", rc);
@@ -274,11 +278,16 @@ static int wl_readrandom(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     return wl_fail(out, "out of memory");
   }
   uint64_t hits = 0, i = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < filled; i++) {
     mt_slice v;
     hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, &v, NULL) ==
             MT_OK;
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_READ, t, e);
+    t = e;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -304,10 +313,15 @@ static int wl_readmissing(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) 
   const uint8_t *keys = wl_keys_get(ctx, KEYS_MISSING, filled, ks);
   if (!keys) return wl_fail(out, "out of memory");
   uint64_t hits = 0, i = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < filled; i++) {
     mt_slice v;
     hits += mt_memtable_get(m, wl_slice(keys + i * ks, ks), MT_SEQ_MAX, &v, NULL) == MT_OK;
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_READ, t, e);
+    t = e;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -329,11 +343,19 @@ static int wl_scan(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   int rc = mt_iter_new(&it, m);
   if (rc != MT_OK) return wl_fail_mt(out, "mt_iter_new", rc);
   uint64_t n = 0, touch = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat); /* entries are timed in groups of 64 */
   for (mt_iter_seek_to_first(it); mt_iter_valid(it); mt_iter_next(it)) {
     n++;
     touch += ((const uint8_t *)mt_iter_key(it).data)[0];
+    if ((n & 63) == 0) {
+      uint64_t e = wl_lat_now(lat);
+      wl_lat_record_n(lat, WL_OP_SCAN, t, e, 64);
+      t = e;
+    }
   }
+  wl_lat_record_n(lat, WL_OP_SCAN, t, wl_lat_now(lat), n & 63);
   out->seconds = wl_now() - t0;
   g_touch += touch;
   rc = mt_iter_status(it);
@@ -364,11 +386,16 @@ static int wl_seekrandom_next10(mtw_ctx *ctx, const mtw_workload *w, mtw_result 
     return wl_fail_mt(out, "mt_iter_new", rc);
   }
   uint64_t i = 0, found = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < n; i++) {
     mt_iter_seek(it, wl_rand_key(ctx, pick[i], ks, kbuf));
     found += mt_iter_valid(it);
     for (int k = 0; k < 10 && mt_iter_valid(it); k++) mt_iter_next(it);
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_SCAN, t, e);
+    t = e;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -405,11 +432,16 @@ static int wl_fillseq(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   }
   uint64_t i = 0;
   int rc = MT_OK;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < n; i++) {
     mt_slice key, val;
     wl_fill_op(ctx, KEYS_SEQ, keys, i, ks, vs, buf, &key, &val);
     rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_INSERT, t, e);
+    t = e;
     if (rc != MT_OK) break;
     if (wl_capped(ctx, i, t0)) {
       i++;
@@ -435,6 +467,7 @@ typedef struct fill_thread {
   uint64_t added;
   int rc;
   pthread_t tid;
+  wl_lat *lat; /* this thread's recorder (opened by the starting thread) */
 } fill_thread;
 
 static void *fill_thread_main(void *arg) {
@@ -445,10 +478,14 @@ static void *fill_thread_main(void *arg) {
     f->rc = MT_ENOMEM;
     return NULL;
   }
+  uint64_t t = wl_lat_now(f->lat);
   for (uint64_t i = (uint64_t)f->t; i < n; i += (uint64_t)f->nthreads, k++) {
     mt_slice key, val;
     wl_fill_op(f->ctx, KEYS_RANDOM, f->keys, i, f->ks, f->vs, buf, &key, &val);
     f->rc = mt_memtable_add(f->m, i + 1, MT_PUT, key, val);
+    uint64_t e = wl_lat_now(f->lat);
+    wl_lat_record(f->lat, WL_OP_INSERT, t, e);
+    t = e;
     if (f->rc != MT_OK) break;
     f->added++;
     if (wl_capped(f->ctx, k, f->t0)) break;
@@ -476,7 +513,8 @@ static int wl_fillrandom_threads(mtw_ctx *ctx, const mtw_workload *w, mtw_result
   double t0 = wl_now();
   int started = 0, rc = 0;
   for (; started < nt; started++) {
-    f[started] = (fill_thread){ctx, m, keys, ks, vs, started, nt, t0, 0, MT_OK, 0};
+    f[started] = (fill_thread){ctx, m, keys, ks, vs, started, nt, t0, 0, MT_OK, 0, NULL};
+    f[started].lat = wl_lat_open(out);
     if (pthread_create(&f[started].tid, NULL, fill_thread_main, &f[started])) break;
   }
   uint64_t added = 0;

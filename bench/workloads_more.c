@@ -46,10 +46,15 @@ int wl_zipfread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     return wl_fail(out, "out of memory");
   }
   uint64_t hits = 0, i = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < filled; i++) {
     hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, NULL, NULL) ==
             MT_OK;
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_READ, t, e);
+    t = e;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -75,13 +80,18 @@ typedef struct rww_writer {
   double t0, t1;
   int rc;
   atomic_int done; /* release: added, t1, rc are final */
+  wl_lat *lat;     /* the writer's recorder */
 } rww_writer;
 
 static void *rww_writer_main(void *arg) {
   rww_writer *wr = arg;
+  uint64_t t = wl_lat_now(wr->lat);
   for (uint64_t i = wr->from; i < wr->to; i++) {
     wr->rc = mt_memtable_add(wr->m, i + 1, MT_PUT, wl_slice(wr->keys + i * wr->ks, wr->ks),
                              wl_slice(wl_value(wr->ctx, i), wr->vs));
+    uint64_t e = wl_lat_now(wr->lat);
+    wl_lat_record(wr->lat, WL_OP_INSERT, t, e);
+    t = e;
     if (wr->rc != MT_OK) break;
     wr->added++;
     if (wl_capped(wr->ctx, i - wr->from, wr->t0)) break;
@@ -113,8 +123,10 @@ int wl_readwhilewriting(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     mt_memtable_unref(m);
     return -1;
   }
-  rww_writer wr = {ctx, m, keys, ks, vs, half, n, 0, 0, 0, MT_OK, 0};
+  rww_writer wr = {ctx, m, keys, ks, vs, half, n, 0, 0, 0, MT_OK, 0, NULL};
   uint64_t reads = 0, hits = 0;
+  wr.lat = wl_lat_open(out);
+  wl_lat *lat = wl_lat_open(out); /* the reader's (this thread) */
   wr.t0 = wl_now();
   pthread_t tid;
   if (pthread_create(&tid, NULL, rww_writer_main, &wr)) {
@@ -123,10 +135,15 @@ int wl_readwhilewriting(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     return wl_fail(out, "could not start the writer thread");
   }
   uint8_t kbuf[4096]; /* key_size <= 4096 (mtbench's --key-size bound) */
+  uint64_t t = wl_lat_now(lat);
   while (!atomic_load_explicit(&wr.done, memory_order_acquire)) {
-    for (int k = 0; k < 64; k++, reads++)
+    for (int k = 0; k < 64; k++, reads++) {
       hits += mt_memtable_get(m, wl_rand_key(ctx, pick[reads % n], ks, kbuf), MT_SEQ_MAX, NULL,
                               NULL) == MT_OK;
+      uint64_t e = wl_lat_now(lat);
+      wl_lat_record(lat, WL_OP_READ, t, e);
+      t = e;
+    }
   }
   double t_read = wl_now() - wr.t0;
   pthread_join(tid, NULL);
@@ -212,7 +229,10 @@ int wl_mix_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   }
   uint64_t i = 0, hits = 0, reads = 0, scans = 0;
   uint8_t kbuf[4096]; /* key_size <= 4096 (mtbench's --key-size bound) */
+  static const wl_op op_of[3] = {WL_OP_READ, WL_OP_UPDATE, WL_OP_SCAN};
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < n; i++) {
     mt_slice key = wl_rand_key(ctx, pick[i], ks, kbuf);
     if (kind[i] == 0) {
@@ -227,6 +247,9 @@ int wl_mix_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       mt_iter_seek(it, key);
       for (int k = 0; k < ctx->cfg.scan_len && mt_iter_valid(it); k++) mt_iter_next(it);
     }
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, op_of[kind[i]], t, e);
+    t = e;
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -275,7 +298,9 @@ int wl_prefixscan(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   for (uint64_t i = 0; i < filled; i++) count[wl_mix(i) % P]++;
   for (uint64_t i = 0; i < n; i++) wl_be64(seek + i * ks, wl_mix(i + 13) % P);
   uint64_t i = 0, entries = 0, bad = 0;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < n; i++) {
     const uint8_t *target = seek + i * ks;
     uint64_t got = 0;
@@ -284,6 +309,9 @@ int wl_prefixscan(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       if (k.len < 8 || memcmp(k.data, target, 8)) break;
       got++;
     }
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_SCAN, t, e);
+    t = e;
     entries += got;
     bad += got != count[wl_mix(i + 13) % P];
     if (wl_capped(ctx, i, t0)) {
@@ -325,10 +353,15 @@ int wl_updateheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   }
   uint64_t i = 0;
   int rc = MT_OK;
+  wl_lat *lat = wl_lat_open(out);
   double t0 = wl_now();
+  uint64_t t = wl_lat_now(lat);
   for (; i < n; i++) {
     rc = mt_memtable_add(m, i + 1, MT_PUT, wl_slice(keys + (uint64_t)pick[i] * ks, ks),
                          wl_slice(wl_value(ctx, i), vs));
+    uint64_t e = wl_lat_now(lat);
+    wl_lat_record(lat, WL_OP_UPDATE, t, e); /* most adds are a key's later version */
+    t = e;
     if (rc != MT_OK) break;
     if (wl_capped(ctx, i, t0)) {
       i++;
