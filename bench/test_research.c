@@ -280,6 +280,22 @@ static void test_smoke(void) {
       if (!strcmp(res.counters[i].name, "updates")) upd = res.counters[i].value;
     CHECK(upd > 3000 * 0.03 && upd < 3000 * 0.07, "ycsb-b: %.0f updates of 3000 ops", upd);
     mtw_result_free(&res);
+    /* deleteheavy's gets do meet tombstones; every phase runs. */
+    mtw_run(ctx, mtw_find("deleteheavy"), &res);
+    double dels = 0, gone = 0;
+    for (int i = 0; i < res.ncounters; i++) {
+      if (!strcmp(res.counters[i].name, "deletes")) dels = res.counters[i].value;
+      if (!strcmp(res.counters[i].name, "reads_of_deleted")) gone = res.counters[i].value;
+    }
+    CHECK(dels > 1300 && dels < 1700 && gone > 200, "deleteheavy: %.0f deletes, %.0f gets of "
+          "deleted keys", dels, gone);
+    mtw_result_free(&res);
+    mtw_run(ctx, mtw_find("phases"), &res);
+    int phases = 0;
+    for (int i = 0; i < res.ncounters; i++)
+      phases += strstr(res.counters[i].name, "_ops/s") && res.counters[i].value > 0;
+    CHECK(phases == 4, "phases: %d of 4 phase rates", phases);
+    mtw_result_free(&res);
     mtw_ctx_free(ctx);
   }
 }
