@@ -115,6 +115,11 @@ static bool commit(mt_arena *a, size_t need) {
 #ifdef MADV_HUGEPAGE
       if (have + step > HUGE_FROM) madvise(a->base + have, step, MADV_HUGEPAGE); /* advice */
 #endif
+#ifdef MADV_POPULATE_WRITE
+      /* Fault the step in now, in one call, rather than a page at a time
+       * under the writers (advice: an old kernel leaves it to faults). */
+      madvise(a->base + have, step, MADV_POPULATE_WRITE);
+#endif
       have += step;
       if (a->step < MAX_STEP) a->step *= 2;
       atomic_store_explicit(&a->committed, have, memory_order_release);

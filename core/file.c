@@ -23,10 +23,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A log file (mt_file_create_log) appends by copying into a shared
+ * mapping of a LOG_WINDOW-byte window of the file, allocated before it is
+ * mapped: once copied, the bytes are in the page cache -- in
+ * the OS, as after write(2) -- so they survive a crash of the process, and
+ * fdatasync makes them durable like written ones.  Space is taken before
+ * any byte is copied, so ENOSPC fails an append cleanly.
+ * The file is cut back to its logical size when it is closed; after a
+ * crash the rest of the window reads as zeros, which the WAL reader takes
+ * for the end (wal_format.h: type 0 is never a record). */
+enum { LOG_WINDOW = 1 << 20, LOG_CHUNK = 64 << 10 };
+
 struct mt_file {
   int fd;
   uint64_t size;
   char *path;
+  bool log;         /* appends go through the mapped window */
+  uint8_t *map;     /* the window, or NULL */
+  uint64_t map_off; /* file offset of map[0], a multiple of LOG_WINDOW */
+  uint64_t ready;   /* the window's pages below this offset are writable */
 };
 
 static _Atomic(const mt_file_fault *) fault_hook;
@@ -79,6 +94,84 @@ int mt_file_create(mt_file **out, const char *path) {
   return open_path(out, path, O_WRONLY | O_CREAT | O_TRUNC, "create");
 }
 
+int mt_file_create_log(mt_file **out, const char *path) {
+  int rc = open_path(out, path, O_RDWR | O_CREAT | O_TRUNC, "create");
+  if (!rc) (*out)->log = true;
+  return rc;
+}
+
+/* Maps the window holding file offset `off`, allocating its blocks first:
+ * ENOSPC fails here, before a byte is copied, and a page of the window
+ * never needs a block when it is first written (which would raise SIGBUS
+ * on a full disk). */
+static int log_window(mt_file *f, uint64_t off) {
+  if (f->map) munmap(f->map, LOG_WINDOW);
+  f->map = NULL;
+  uint64_t start = off - off % LOG_WINDOW;
+  int err = posix_fallocate(f->fd, (off_t)start, LOG_WINDOW);
+  if (err) return io_error("fallocate", f->path, err);
+  void *p = mmap(NULL, LOG_WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, (off_t)start);
+  if (p == MAP_FAILED) return io_error("mmap", f->path, errno);
+  f->map = p;
+  f->map_off = f->ready = start;
+  return MT_OK;
+}
+
+/* Makes the pages up to `end` writable ahead of the copies, LOG_CHUNK bytes
+ * per call, rather than with a write fault per page (costly in a VM).  A
+ * page made ready holds zeros and is dirty: a chunk, not the window, so a
+ * sync writes at most a chunk of zeros beyond the data.  Advice: on an old
+ * kernel the copies fault the pages in. */
+static void log_ready(mt_file *f, uint64_t end) {
+#ifdef MADV_POPULATE_WRITE
+  while (f->ready < end) {
+    size_t n = f->map_off + LOG_WINDOW - f->ready;
+    if (n > LOG_CHUNK) n = LOG_CHUNK;
+    madvise(f->map + (f->ready - f->map_off), n, MADV_POPULATE_WRITE);
+    f->ready += n;
+  }
+#else
+  (void)f;
+  (void)end;
+#endif
+}
+
+static int log_copy(mt_file *f, const uint8_t *p, size_t n) {
+  while (n) {
+    if (!f->map || f->size < f->map_off || f->size >= f->map_off + LOG_WINDOW) {
+      int rc = log_window(f, f->size);
+      if (rc) return rc;
+    }
+    size_t at = (size_t)(f->size - f->map_off), k = LOG_WINDOW - at;
+    if (k > n) k = n;
+    if (f->size + k > f->ready) log_ready(f, f->size + k);
+    memcpy(f->map + at, p, k);
+    f->size += k;
+    p += k;
+    n -= k;
+  }
+  return MT_OK;
+}
+
+/* A log file cut back to `size`: the bytes past it become zeros again. */
+static int log_cut(mt_file *f, uint64_t size) {
+  static const uint8_t zeros[4096];
+  for (uint64_t at = size; at < f->size;) {
+    size_t n = f->size - at < sizeof zeros ? (size_t)(f->size - at) : sizeof zeros;
+    if (f->map && at >= f->map_off && at + n <= f->map_off + LOG_WINDOW) {
+      memset(f->map + (at - f->map_off), 0, n);
+    } else {
+      ssize_t w = pwrite(f->fd, zeros, n, (off_t)at);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return io_error("write", f->path, w < 0 ? errno : ENOSPC);
+      n = (size_t)w;
+    }
+    at += n;
+  }
+  f->size = size;
+  return MT_OK;
+}
+
 int mt_file_open_read(mt_file **out, const char *path) {
   return open_path(out, path, O_RDONLY, "open");
 }
@@ -104,7 +197,7 @@ int mt_file_append(mt_file *f, const void *buf, size_t n) {
     size_t len = n;
     int err = injected(MT_FOP_WRITE, f->path, &len);
     if (len > n) len = n;
-    int rc = write_all(f, p, len);
+    int rc = f->log ? log_copy(f, p, len) : write_all(f, p, len);
     if (rc) return rc;
     if (err) return io_error("write", f->path, err);
     p += len;
@@ -133,13 +226,17 @@ int mt_file_sync(mt_file *f) {
   if (fdatasync(f->fd) != 0) return io_error("fdatasync", f->path, errno);
   const mt_file_fault *h = atomic_load_explicit(&fault_hook, memory_order_acquire);
   struct stat st; /* the whole file is durable now, also one opened to read */
-  if (h && h->synced && fstat(f->fd, &st) == 0) h->synced(h->ctx, f->path, (uint64_t)st.st_size);
+  if (h && h->synced && f->log) h->synced(h->ctx, f->path, f->size); /* then zeros */
+  else if (h && h->synced && fstat(f->fd, &st) == 0) h->synced(h->ctx, f->path, (uint64_t)st.st_size);
   return MT_OK;
 }
 
 int mt_file_truncate(mt_file *f, uint64_t size) {
   int err = injected(MT_FOP_TRUNCATE, f->path, NULL);
   if (err) return io_error("ftruncate", f->path, err);
+  if (f->log && size <= f->size) return log_cut(f, size); /* the window stays */
+  if (f->log && f->map) munmap(f->map, LOG_WINDOW);
+  if (f->log) f->map = NULL;
   if (ftruncate(f->fd, (off_t)size) != 0) return io_error("ftruncate", f->path, errno);
   if (lseek(f->fd, (off_t)size, SEEK_SET) < 0) return io_error("lseek", f->path, errno);
   f->size = size;
@@ -152,7 +249,10 @@ const char *mt_file_path(const mt_file *f) { return f->path; }
 int mt_file_close(mt_file *f) {
   if (!f) return MT_OK;
   int err = injected(MT_FOP_CLOSE, f->path, NULL);
-  int rc = close(f->fd) != 0 ? io_error("close", f->path, errno) : MT_OK;
+  int rc = MT_OK;
+  if (f->map) munmap(f->map, LOG_WINDOW);
+  if (f->log && ftruncate(f->fd, (off_t)f->size) != 0) rc = io_error("ftruncate", f->path, errno);
+  if (close(f->fd) != 0 && !rc) rc = io_error("close", f->path, errno);
   if (!rc && err) rc = io_error("close", f->path, err);
   mt_free(f->path);
   mt_free(f);

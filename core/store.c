@@ -8,7 +8,7 @@
  * The waiter at the head is the leader: it takes the queue's next waiters
  * (up to GROUP_BYTES, never past a barrier), gives them consecutive
  * sequence numbers in queue order, drops `mu`, frames their records into
- * the WAL with one write(2) (and one fdatasync under MT_SYNC_ALWAYS),
+ * the WAL with one append (and one fdatasync under MT_SYNC_ALWAYS),
  * applies them to the active memtable in order, publishes the group's last
  * seq, then retakes `mu`, marks them done and wakes the next head.
  * Under MT_SYNC_ALWAYS a leader whose last group had n > 1 writers waits
@@ -47,7 +47,7 @@
  *     partly visible.  It is stored with release after the batch's adds and
  *     loaded with acquire by readers, so a reader that sees the number sees
  *     the entries.
- *  3. A write is acknowledged only after its group's write(2) (and
+ *  3. A write is acknowledged only after its group's append (and
  *     fdatasync under MT_SYNC_ALWAYS) succeeded and its entries are in the
  *     memtable.  A failed write, sync, close or apply sets `failed`: every
  *     later write is MT_EIO; nothing of the failed group is published.

@@ -181,7 +181,7 @@ size_t mt_rep_names(const char **names, size_t cap);
 
 /* When a write is acknowledged (docs/store.md says what survives a crash). */
 typedef enum mt_sync {
-  MT_SYNC_NONE = 0,   /* after write(2): survives a process crash */
+  MT_SYNC_NONE = 0,   /* once in the OS's page cache: survives a process crash */
   MT_SYNC_ALWAYS = 1, /* after fdatasync (group commit): survives power loss */
 } mt_sync;
 
