@@ -18,8 +18,8 @@
  * Thread safety: each workload runs on the calling thread only.
  *
  * Invariants:
- *  1. A program's reads target keys its earlier ops (or the untimed load)
- *     added: a get expects MT_OK, or MT_DELETED when the key's newest op
+ *  1. A program's reads target keys its earlier ops (or the load, timed
+ *     apart as the load_ops/s counter) added: a get expects MT_OK, or MT_DELETED when the key's newest op
  *     was a delete; a scan starts at such a key and must land on it.  Any
  *     other answer fails the cell with the op's index and what it got.
  *  2. Sequence numbers are 1, 2, 3... in op order (the load first), so no
