@@ -193,21 +193,40 @@ static void file_param(const mtb_sweep *s, char *buf, size_t cap) {
     if (*p == '/' || *p == ' ' || *p == ':' || *p == '\'') *p = '_';
 }
 
+/* A column's name: the spec without the swept parameter (it is the row). */
+static const char *label(const mtb_sweep *s, const char *spec, char *buf, size_t cap) {
+  if (!s->rep[0]) return spec;
+  const char *param = strchr(s->param, '.') + 1, *colon = strchr(spec, ':');
+  snprintf(buf, cap, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+  if (!colon) return buf;
+  char tmp[256];
+  snprintf(tmp, sizeof tmp, "%s", colon + 1);
+  char *save = NULL;
+  int k = 0;
+  size_t plen = strlen(param);
+  for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (!strncmp(t, param, plen) && t[plen] == '=') continue;
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", k++ ? "," : ":", t);
+  }
+  return buf;
+}
+
 static void print_tables(const mtb_sweep *s, mtb_grid *const *grids) {
+  char lb[256];
   const mtb_grid *g0 = grids[0];
   size_t vw = strlen(s->param);
   for (size_t k = 0; k < s->nvalues; k++)
     if (strlen(s->values[k]) > vw) vw = strlen(s->values[k]);
   size_t cw = 26; /* "ops/s   p99 ns  B/entry" per rep */
   for (size_t r = 0; r < g0->nreps; r++)
-    if (strlen(g0->specs[r]) > cw) cw = strlen(g0->specs[r]);
+    if (strlen(label(s, g0->specs[r], lb, sizeof lb)) > cw) cw = strlen(lb);
   for (size_t w = 0; w < g0->nwls; w++) {
     printf("\nsweep %s, %s: ops/s (median), p99 ns (every op), B/entry (library)\n", s->param,
            grids[0]->wl_names[w]);
     printf("%-*s", (int)vw, s->param);
     for (size_t r = 0; r < g0->nreps; r++) {
-      /* the rep's name without the swept parameter (it is the row) */
-      printf("  %-*.*s", (int)cw, (int)cw, s->rep[0] ? s->rep : g0->specs[r]);
+      printf("  %-*.*s", (int)cw, (int)cw, label(s, g0->specs[r], lb, sizeof lb));
     }
     printf("\n%-*s", (int)vw, "");
     for (size_t r = 0; r < g0->nreps; r++) printf("  %9s %8s %7s", "ops/s", "p99", "B/e");
@@ -240,7 +259,7 @@ static void print_tables(const mtb_sweep *s, mtb_grid *const *grids) {
          (double)grids[0]->mem[0].budget / 1048576.0);
   printf("%-*s", (int)vw, s->param);
   for (size_t r = 0; r < g0->nreps; r++)
-    printf("  %-*.*s", 26, 26, s->rep[0] ? s->rep : g0->specs[r]);
+    printf("  %-*.*s", 26, 26, label(s, g0->specs[r], lb, sizeof lb));
   printf("\n%-*s", (int)vw, "");
   for (size_t r = 0; r < g0->nreps; r++) printf("  %7s %7s %10s", "lib B/e", "RSS B/e", "in budget");
   printf("\n");
@@ -322,7 +341,9 @@ static int write_dat(const mtb_sweep *s, mtb_grid *const *grids, const char *dir
   for (size_t w = 0; w <= g0->nwls; w++) {
     size_t first = nb;
     for (size_t r = 0; r < g0->nreps; r++) {
-      fprintf(f, "%s\"k\" \"value\" \"%s\" p99 bpe\n", nb ? "\n\n" : "", g0->specs[r]);
+      char lb[256];
+      fprintf(f, "%s\"k\" \"value\" \"%s\" p99 bpe\n", nb ? "\n\n" : "",
+              label(s, g0->specs[r], lb, sizeof lb));
       nb++;
       for (size_t k = 0; k < s->nvalues; k++) {
         const mtb_grid *g = grids[k];

@@ -23,7 +23,7 @@ n = words(blocks)
 set terminal svg size 1300,(120 + 300 * n) dynamic noenhanced font "sans,11" background rgb "white"
 set output outfile
 set datafile missing "-"
-set key outside right top
+set key below
 set grid ytics xtics
 set xlabel param
 set offsets 0.2, 0.2, 0, 0

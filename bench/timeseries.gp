@@ -1,6 +1,6 @@
 # timeseries.gp -- mtbench's time series plot (gnuplot 5): per workload one
 # panel of the p99 latency of each 10 ms interval (lines) and its max
-# (dots), one colour per rep and op type, log scale, so spikes show (a
+# (crosses), one colour per rep and op type, log scale, so spikes show (a
 # vector's sort at freeze, array growth, a hash rep's cross-bucket scan).
 # mtbench runs: gnuplot -e "datafile='D/timeseries.dat'; outfile='D/timeseries.svg';
 #   blocks='first:count:workload ...'; interval=10; ttl='...'" timeseries.gp
@@ -33,9 +33,9 @@ do for [i=1:n] {
   w = word(blocks, i)
   f = first(w)
   c = count(w)
-  set title sprintf("%s: p99 of each %d ms interval (lines), max (dots)", name(w), interval)
+  set title sprintf("%s: p99 of each %d ms interval (lines), max (crosses)", name(w), interval)
   if (i == n) { set xlabel "ms since the timed region began" } else { unset xlabel }
-  plot for [b=f:f+c-1] datafile index b using 1:2 with lines lw 1.5 lc (b-f+1) title columnheader(2), \
-       for [b=f:f+c-1] datafile index b using 1:4 with points pt 7 ps 0.3 lc (b-f+1) notitle
+  plot for [b=f:f+c-1] datafile index b using 1:2 with linespoints pt 7 ps 0.4 lw 1.5 lc (b-f+1) title columnheader(2), \
+       for [b=f:f+c-1] datafile index b using 1:4 with points pt 2 ps 0.6 lc (b-f+1) notitle
 }
 unset multiplot
