@@ -66,6 +66,15 @@
  *  6. Every seq <= covered_seq is held by the runs (or was taken by a user
  *     sink, per FLUSHED): memtables flush oldest first.  Recovery replays
  *     only records above it and never sets next_seq at or below it.
+ *  7. A segment flagged PREV_UNSYNCED (made by a freeze under MT_SYNC_NONE)
+ *     starts right after the previous segment's last record: its header's
+ *     base_seq is that record's seq.  A torn tail of the previous segment
+ *     is tolerated as a tail; if its records (and the runs) then stop
+ *     short of base_seq -- a power loss kept this segment's pages but not
+ *     all of the previous one's -- the log ends there: recovery keeps the
+ *     prefix before it, drops the later segments (as a torn tail:
+ *     tolerated except in absolute mode) and rewrites the result
+ *     (invariant 5), so it is never met again.
  */
 #include "store_int.h"
 
@@ -223,6 +232,7 @@ typedef struct replay {
   bool damaged; /* some damage was tolerated */
   bool stop;    /* point in time: nothing more is replayed */
   bool needed;  /* this segment held a record the runs do not */
+  bool read;    /* a segment was replayed before this one */
 } replay;
 
 static const char *mode_name(mt_recovery m) {
@@ -274,7 +284,21 @@ static bool read_header(mt_store *s, uint64_t number, mt_wal_header *h, mt_wal_r
   return ok;
 }
 
-static int replay_segment(replay *rp, uint64_t number, bool last) {
+/* The log ended inside the previous segment (invariant 7): tail damage,
+ * after which nothing more is replayed -- except by skip-corrupt, which
+ * keeps what follows a hole. */
+static int end_of_log(replay *rp, bool *end_seg) {
+  int rc = on_damage(rp, true, true, end_seg);
+  bool skip = rp->s->recovery == MT_RECOVER_SKIP_CORRUPT;
+  rp->stop = !skip;
+  *end_seg = !skip;
+  return rc;
+}
+
+/* Replays one segment.  `last`: no segment follows it; `lazy_next`: the
+ * next one is flagged PREV_UNSYNCED, so a torn tail here may be a power
+ * loss's (invariant 7). */
+static int replay_segment(replay *rp, uint64_t number, bool last, bool lazy_next) {
   mt_store *s = rp->s;
   char path[PATH_CAP];
   seg_path(s, path, number, "");
@@ -292,7 +316,9 @@ static int replay_segment(replay *rp, uint64_t number, bool last) {
     }
     if (rc == MT_ECORRUPT) {
       first = false;
-      rc = on_damage(rp, last, mt_wal_reader_damage(r)->tail, &end_seg);
+      /* before a PREV_UNSYNCED segment a torn tail ends this segment; the
+       * next one's base_seq then says whether anything is missing */
+      rc = on_damage(rp, last || lazy_next, mt_wal_reader_damage(r)->tail, &end_seg);
       if (rc) break;
       continue;
     }
@@ -310,6 +336,15 @@ static int replay_segment(replay *rp, uint64_t number, bool last) {
           rc = mt_set_error(MT_EINVAL, "%s was written with comparator '%.*s'; this store uses '%s'", path,
                             (int)h.cmp_name.len, (const char *)h.cmp_name.data, s->cmp_name);
           break;
+        }
+        if ((h.flags & MT_WAL_FLAG_PREV_UNSYNCED) && rp->read && h.base_seq > rp->last_seq) {
+          mt_set_error(MT_ECORRUPT,
+                       "%s starts after seq %" PRIu64 " but the segment before it ends at seq %" PRIu64
+                       " (its tail was lost before it was synced): the log ends there",
+                       path, h.base_seq, rp->last_seq);
+          rc = end_of_log(rp, &end_seg);
+          if (rc) break;
+          continue;
         }
         if (h.base_seq > rp->last_seq) rp->last_seq = h.base_seq;
         continue;
@@ -505,7 +540,7 @@ static int recover(mt_store *s) {
       break;
     }
   }
-  replay rp = {s, s->covered_seq, 0, 0, false, false, false};
+  replay rp = {s, s->covered_seq, 0, 0, false, false, false, false};
   size_t done = base; /* segments base..done-1 hold only what the runs hold */
   for (size_t i = base; i < l.len && !rp.stop; i++) {
     if (i > base && l.n[i] != l.n[i - 1] + 1) {
@@ -518,7 +553,11 @@ static int recover(mt_store *s) {
       if (rc || rp.stop) break;
     }
     rp.needed = false;
-    rc = replay_segment(&rp, l.n[i], i + 1 == l.len);
+    mt_wal_header next_h;
+    bool lazy_next = i + 1 < l.len && l.n[i + 1] == l.n[i] + 1 && read_header(s, l.n[i + 1], &next_h, NULL) &&
+                     (next_h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
+    rc = replay_segment(&rp, l.n[i], i + 1 == l.len, lazy_next);
+    rp.read = true;
     if (rc) goto out;
     if (done == i && !rp.needed && !rp.damaged) done = i + 1;
   }
@@ -948,11 +987,18 @@ int mt_store_switch_memtable_(mt_store *s) {
     return mt_set_error(MT_ENOMEM, "freeze: out of memory for the frozen list");
   }
   mt_wal_writer *w = NULL;
-  /* The old segment is durable before a newer one exists: a torn tail can
-   * only ever be in the last segment (what tolerate-tail relies on). */
-  if (s->dir) rc = mt_wal_writer_sync(s->wal);
+  /* Under MT_SYNC_ALWAYS the old segment is durable before a newer one
+   * exists (a cheap sync: every acknowledged group was synced), so only
+   * the last segment can ever have a torn tail.  Under MT_SYNC_NONE the
+   * old segment is not synced here -- that would put a sync of the whole
+   * memtable's log on the writers' path -- and the new one says so in its
+   * header: recovery ends the log where the old one's data ends
+   * (invariant 7). */
+  bool lazy = s->sync == MT_SYNC_NONE;
+  if (s->dir && !lazy) rc = mt_wal_writer_sync(s->wal);
   if (rc) fail_locked(s, rc);
-  if (s->dir && !rc) rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, 0, true, &w);
+  if (s->dir && !rc)
+    rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, lazy ? MT_WAL_FLAG_PREV_UNSYNCED : 0, true, &w);
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
     saved_error e;

@@ -54,6 +54,10 @@ enum {
   /* flags of the header record: every lower-numbered segment is obsolete
    * (this one holds everything they held) */
   MT_WAL_FLAG_SUPERSEDES = 1,
+  /* the previous segment was not synced when this one was made (a freeze
+   * under MT_SYNC_NONE): after a power loss its tail may be gone while this
+   * segment's records survived, and recovery must end the log there */
+  MT_WAL_FLAG_PREV_UNSYNCED = 2,
 };
 
 #endif

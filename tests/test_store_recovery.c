@@ -1,7 +1,9 @@
 /* test_store_recovery.c -- the four recovery modes against damaged WALs
  * (RELIABILITY.md cases 2, 3, 7, and 14's missing segment): truncation at
  * every byte of the last record, bit flips in a middle record, a torn
- * tail in a segment that is not the last, appending after a torn tail.
+ * tail in a segment that is not the last, appending after a torn tail, and
+ * the tail of a segment a MT_SYNC_NONE freeze did not sync (store.c
+ * invariant 7) lost while newer segments survived.
  *
  * A master directory is written once per test; every damaged variant is a
  * fresh copy of it under /tmp, removed afterwards. */
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +285,114 @@ static void missing_middle_segment(void **state) {
   rm_rf(d);
 }
 
+/* ---- segments of MT_SYNC_NONE freezes (store.c invariant 7) ------------------ */
+
+/* Flushes fail (no run file can be created), so every frozen memtable keeps
+ * its segment; the sink error is retried in the background. */
+static int no_runs(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  (void)ctx;
+  (void)len;
+  return op == MT_FOP_OPEN && strstr(path, "/run-") ? EIO : 0;
+}
+
+enum { LAZY_KEYS = 3000 };
+
+/* A child writes keys 0..LAZY_KEYS-1 under MT_SYNC_NONE through 16 KiB
+ * memtables, then dies without closing (a crash after the last put: all
+ * in the page cache, nothing synced since the segments were made). */
+static void lazy_master(const char *d) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    static const mt_file_fault hook = {no_runs, NULL, NULL};
+    mt_file_set_fault(&hook);
+    mt_store_options o;
+    mt_store_options_init(&o);
+    o.memtable_bytes = 16 << 10;
+    o.max_immutable = 1000;
+    mt_store *s;
+    if (mt_store_open(&s, d, &o)) _exit(2);
+    char k[16], v[128];
+    for (int i = 0; i < LAZY_KEYS; i++) {
+      key_of(k, i);
+      if (mt_store_put(s, S(k), (mt_slice){v, value_of(v, i, 100)})) _exit(3);
+    }
+    _exit(0);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Keys whose records lie in segments 1..n (the first key of segment n+1). */
+static int keys_before(const char *d, uint64_t n) {
+  char p[512];
+  int keys = 0;
+  for (uint64_t i = 1; i <= n; i++) {
+    seg(p, d, i);
+    uint64_t offs[4096];
+    keys += record_offsets(p, i, offs, 4096) - 1; /* one put each, after the header */
+  }
+  return keys;
+}
+
+/* What a power loss can do to a segment that was never synced while a
+ * newer one was: lose its tail, whole records or a torn one.  The store
+ * recovers the prefix up to there (tolerate-tail), never shows the newer
+ * segments' keys, and keeps it that way after more writes and reopens;
+ * absolute consistency refuses. */
+static void power_loss_in_unsynced_older_segment(void **state) {
+  (void)state;
+  char master[] = "/tmp/mt_master_XXXXXX", d[] = "/tmp/mt_rec_XXXXXX", p[512];
+  assert_non_null(mkdtemp(master));
+  vsize = 100;
+  lazy_master(master);
+  seg(p, master, 5);
+  assert_true(access(p, F_OK) == 0); /* at least 5 segments: freezes happened */
+  int upto3 = keys_before(master, 3), upto4 = keys_before(master, 4);
+  assert_true(upto3 > 0 && upto4 > upto3 + 2);
+  uint64_t offs[4096];
+  seg(p, master, 4);
+  int nrec = record_offsets(p, 4, offs, 4096);
+  for (int variant = 0; variant < 3; variant++) {
+    assert_non_null(mkdtemp(d));
+    copy_dir(master, d);
+    seg(p, d, 4);
+    /* 0: cut at a record boundary (two whole records gone, a clean end);
+     * 1: a torn last record; 2: segment 4 ends after its header */
+    long cut = variant == 0 ? (long)offs[nrec - 2] : variant == 1 ? fsize(p) - 7 : (long)offs[1];
+    assert_int_equal(truncate(p, cut), 0);
+    int want = variant == 0 ? upto4 - 2 : variant == 1 ? upto4 - 1 : upto3;
+    mt_store *s;
+    assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_ECORRUPT);
+    assert_non_null(strstr(mt_last_error(), variant == 1 ? "wal-000000000004.log" : "wal-000000000005.log"));
+    if (open_mode(&s, d, MT_RECOVER_TOLERATE_TAIL) != MT_OK)
+      fail_msg("variant %d: tolerate-tail open failed: %s", variant, mt_last_error());
+    assert_int_equal(check_keys(s, -1), want);
+    struct mt_store_stats st;
+    assert_int_equal(mt_store_stats(s, &st), MT_OK);
+    assert_true(st.dropped_records >= 1);
+    char k[16], v[128];
+    key_of(k, want); /* the next key: writes go on after the prefix */
+    assert_int_equal(mt_store_put(s, S(k), (mt_slice){v, value_of(v, want, 100)}), MT_OK);
+    assert_int_equal(mt_store_close(s), MT_OK);
+    assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK); /* the damage is gone for good */
+    assert_int_equal(check_keys(s, -1), want + 1);
+    assert_int_equal(mt_store_close(s), MT_OK);
+    rm_rf(d);
+    strcpy(d, "/tmp/mt_rec_XXXXXX");
+  }
+  /* untouched, the crashed store has every key, in every mode */
+  assert_non_null(mkdtemp(d));
+  copy_dir(master, d);
+  mt_store *s;
+  assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK);
+  assert_int_equal(check_keys(s, -1), LAZY_KEYS);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  rm_rf(d);
+  rm_rf(master);
+}
+
 /* Skip-corrupt keeps both sides of a hole, however far apart the numbers. */
 static void skip_over_missing_segments(void **state) {
   char d[] = "/tmp/mt_rec_XXXXXX", p[512], q[512];
@@ -372,6 +483,7 @@ int main(void) {
       cmocka_unit_test(flip_bits_in_middle_record),
       cmocka_unit_test(torn_tail_of_older_segment),
       cmocka_unit_test(missing_middle_segment),
+      cmocka_unit_test(power_loss_in_unsynced_older_segment),
       cmocka_unit_test(skip_over_missing_segments),
       cmocka_unit_test(append_after_torn_tail),
   };

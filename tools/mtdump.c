@@ -155,9 +155,10 @@ static int dump_file(dump *d, const char *path) {
     mt_wal_header h;
     if (p.len && b[0] == MT_WAL_TAG_HEADER && mt_wal_decode_header(p, &h) == MT_OK) {
       if (!d->check)
-        printf("%s %" PRIu64 " header number=%" PRIu64 " base_seq=%" PRIu64 " comparator='%.*s'%s\n", path,
+        printf("%s %" PRIu64 " header number=%" PRIu64 " base_seq=%" PRIu64 " comparator='%.*s'%s%s\n", path,
                d->off, h.number, h.base_seq, (int)h.cmp_name.len, (const char *)h.cmp_name.data,
-               h.flags & MT_WAL_FLAG_SUPERSEDES ? " supersedes-older" : "");
+               h.flags & MT_WAL_FLAG_SUPERSEDES ? " supersedes-older" : "",
+               h.flags & MT_WAL_FLAG_PREV_UNSYNCED ? " previous-unsynced" : "");
       continue;
     }
     if (mt_wal_decode_entries(p, print_entry, d, NULL, NULL) != MT_OK) {
