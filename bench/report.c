@@ -297,9 +297,23 @@ static void print_grid(const mtb_grid *g) {
   printf("\n");
 }
 
-/* Per rep, workload and op type: the latency percentiles (median of runs). */
+/* Op types with figures in a cell's runs. */
+static int cell_ops(const mtb_cell *c) {
+  unsigned mask = 0;
+  for (int i = 0; i < c->nruns; i++) mask |= c->runs[i].lat_mask;
+  return __builtin_popcount(mask);
+}
+
+/* Per rep, workload and op type: the latency percentiles (median of runs).
+ * A long listing (more than 80 rows, e.g. --workloads=all) keeps only the
+ * workloads with several op types; the p99 table has the others. */
 static void print_latency(const mtb_grid *g) {
   bool header = false;
+  size_t rows = 0, skipped = 0;
+  for (size_t w = 0; w < g->nwls; w++)
+    for (size_t r = 0; r < g->nreps; r++)
+      if (!g->cells[r][w].error[0]) rows += (size_t)cell_ops(&g->cells[r][w]);
+  bool only_multi = rows > 80;
   size_t rw = rep_width(g), ww = 8;
   for (size_t w = 0; w < g->nwls; w++)
     if (strlen(g->wl_names[w]) > ww) ww = strlen(g->wl_names[w]);
@@ -307,6 +321,10 @@ static void print_latency(const mtb_grid *g) {
     for (size_t r = 0; r < g->nreps; r++) {
       const mtb_cell *c = &g->cells[r][w];
       if (c->error[0] || !c->nruns) continue;
+      if (only_multi && cell_ops(c) < 2) {
+        skipped += (size_t)cell_ops(c);
+        continue;
+      }
       for (int op = 0; op < WL_OP_KINDS; op++) {
         double v;
         if (!mtb_cell_lat(c, op, 0, &v)) continue;
@@ -328,7 +346,10 @@ static void print_latency(const mtb_grid *g) {
         printf("\n");
       }
     }
-  if (header) printf("\n");
+  if (skipped)
+    printf("(%zu rows of single-op workloads left out: their p99 is in the table above, every "
+           "percentile in DIR/latency.csv)\n", skipped);
+  if (header || skipped) printf("\n");
 }
 
 /* --fit / --trace: one workload; reps ranked by ops/s. */
