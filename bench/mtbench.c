@@ -8,15 +8,25 @@
  * rep's benchmarks with the Google Benchmark shim and reports every run
  * over a pipe, one text line each:
  *   B\t<workload>                                  a run begins
+ *   T\t<workload>\t<t_ms>\t<op>\t<ops>\t<p50>\t<p99>\t<max>
+ *                                                  a time series point of the run
  *   D\t<workload>\t<error|->\t<seconds>\t<ops>\t<want>\t<bytes/entry>\t<n>
- *     (\t<counter>\t<value>) x n                   a run ended
+ *     (\t<counter>\t<value>) x n \t<k>
+ *     (\t<op|all>\t<count>\t<mean>\t<p50>\t<p90>\t<p99>\t<p99.9>\t<p99.99>\t<max>) x k
+ *                                                  a run ended (latencies in ns)
+ *   M\t<n>\t<lib B/e>\t<rss B/e>\t<budget>\t<entries>\t<error|->
+ *                                                  a memory probe (its own child)
  * A rep that crashes (signal, abort) or hangs (no line for 4 x --cap + 120 s;
  * the child is killed) costs only the workload it was in: the parent
  * records it as that cell's error and starts a new child for the rep's
  * remaining workloads.  --no-fork runs everything in-process.
  * --repetitions=R runs R rounds, each over every rep in turn, so that a
  * noisy stretch of time on a shared machine hurts all reps alike; the
- * table shows each cell's median.
+ * table shows each cell's median and CV.  Each round visits the reps in a
+ * shuffled order and each child runs its workloads in a shuffled order,
+ * both drawn from --seed (run_order; --no-shuffle: table order).  Before
+ * the rounds, a memory probe per rep runs in a child of its own.
+ * --sweep runs all of it once per value of a parameter (sweep.c).
  *
  * Thread safety: the parent is single-threaded; a child runs one benchmark
  * at a time on its main thread (workloads start their own threads).
@@ -27,6 +37,9 @@
  *     message; a run never aborts because one rep failed.
  *  3. The child writes its Google Benchmark JSON to a part file; the parent
  *     merges the parts of children that exited normally into results.json.
+ *  4. A run's T lines come before its D line (hook_done sends them first),
+ *     so a point stored with run = the cell's nruns at its arrival belongs
+ *     to the run that D line adds.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mtbench.h"

@@ -10,6 +10,10 @@
  *     such a cell counts as no figure anywhere (table, verdict, plot).
  *  3. rep_error[r][0] != 0 means the rep could not run at all (e.g. its
  *     spec is unknown); every cell of that rep carries the same error.
+ *  4. runs[i].lat_mask has bit op exactly when runs[i].lat[op].count > 0;
+ *     ts[0..nts) rows name a rep < nreps, a workload < nwls and the run
+ *     index their cell's D line gave (a failed run's points may remain).
+ *  5. mem[r].done once rep r's probe reported (or its child died: error).
  */
 #ifndef MTBENCH_MTBENCH_H
 #define MTBENCH_MTBENCH_H

@@ -1,7 +1,10 @@
 /* report.c -- mtbench's outputs from the result grid: the table (reps as
- * rows, workloads as columns, '*' on each column's winner), the ranking of
- * --fit and --trace, the verdict, results.csv, the merged Google Benchmark
- * JSON and the gnuplot plot.
+ * rows, workloads as columns, '*' on each column's winner, each cell's CV,
+ * the memory probe's columns), the throughput-and-p99 table, the per-op
+ * latency listing, the ranking of --fit and --trace, the verdict,
+ * results.csv, summary.csv, latency.csv, timeseries.csv (+ its plot), the
+ * merged Google Benchmark JSON (with the percentile entries) and the bar
+ * plot.
  *
  * Thread safety: single-threaded (the parent process).
  *
@@ -267,6 +270,39 @@ static void print_matrix(const mtb_grid *g, cell_fig fig, bool with_cv, bool wit
   }
 }
 
+/* Reps x workloads: median ops/s and the p99 of one op (every op type of
+ * the workload merged), side by side. */
+static void print_throughput_p99(const mtb_grid *g) {
+  size_t rw = rep_width(g);
+  printf("\nthroughput and p99 per rep: ops/s and the p99 latency of one op in ns (every op "
+         "type of the workload merged), medians of the runs\n");
+  printf("%-*s", (int)rw, "rep");
+  for (size_t w = 0; w < g->nwls; w++) {
+    size_t width = strlen(g->wl_names[w]) > 16 ? strlen(g->wl_names[w]) : 16;
+    printf("  %*s", (int)width, g->wl_names[w]);
+  }
+  printf("\n%-*s", (int)rw, "");
+  for (size_t w = 0; w < g->nwls; w++) {
+    size_t width = strlen(g->wl_names[w]) > 16 ? strlen(g->wl_names[w]) : 16;
+    printf("  %*s %7s", (int)width - 8, "ops/s", "p99");
+  }
+  printf("\n");
+  for (size_t r = 0; r < g->nreps; r++) {
+    printf("%-*s", (int)rw, g->specs[r]);
+    for (size_t w = 0; w < g->nwls; w++) {
+      size_t width = strlen(g->wl_names[w]) > 16 ? strlen(g->wl_names[w]) : 16;
+      const mtb_cell *c = &g->cells[r][w];
+      char ops[32] = "-", p99[32] = "-";
+      double v;
+      if (mtb_cell_median(c, NULL, &v, NULL)) fmt_rate(ops, sizeof ops, v);
+      else if (c->error[0]) snprintf(ops, sizeof ops, "ERR");
+      if (fig_p99(c, &v)) fmt_ns(p99, sizeof p99, v);
+      printf("  %*s %7s", (int)width - 8, ops, p99);
+    }
+    printf("\n");
+  }
+}
+
 static void print_grid(const mtb_grid *g) {
   bool cv = any_cv(g);
   printf("\nns/op, median of each cell's runs (lower is better; * best in column, "
@@ -289,11 +325,7 @@ static void print_grid(const mtb_grid *g) {
       double v;
       lat |= fig_p99(&g->cells[r][w], &v);
     }
-  if (lat) {
-    printf("\np99 latency in ns of one op (every op type of the workload merged), median of "
-           "runs (* lowest)\n");
-    print_matrix(g, fig_p99, false, false);
-  }
+  if (lat) print_throughput_p99(g);
   printf("\n");
 }
 

@@ -136,8 +136,8 @@ int mtb_sweep_apply(const mtb_sweep *s, size_t k, const mtb_grid *base, mtb_grid
   for (size_t r = 0; r < base->nreps; r++) {
     if (s->rep[0] && !spec_is_rep(base->specs[r], s->rep)) {
       if (k == 0)
-        fprintf(stderr, "mtbench: sweep %s: %s skipped (the parameter is %s's)\n", s->param,
-                base->specs[r], s->rep);
+        printf("sweep %s: %s skipped (the parameter is %s's)\n", s->param, base->specs[r],
+               s->rep);
       continue;
     }
     snprintf(g->specs[g->nreps], sizeof g->specs[0], "%s", base->specs[r]);
