@@ -39,7 +39,7 @@ set yrange [0:*]
 set xrange [-0.6:nreps-0.4]
 set ylabel "B/entry"
 set xtics norotate
-plot memfile using 2:xtic(1) title columnheader(2) lc rgb "#4c72b0"
+plot memfile using 0:2:xtic(1) with boxes title columnheader(2) lc rgb "#4c72b0"  # boxes: one rep is a range too
 unset multiplot
 set lmargin 12
 set rmargin 24
