@@ -29,6 +29,7 @@ set title ttl
 set logscale y 10
 set ylabel "ns/op (log scale)"
 set xtics rotate by -20 nomirror
+set offsets 0.5, 0.5, 0, 0  # one workload is a range too
 plot for [i=2:nreps+1] datafile using i:xtic(1) title columnheader(i)
 
 set size 1, 0.32
