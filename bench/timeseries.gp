@@ -26,7 +26,8 @@ set key outside right top
 set grid ytics xtics
 set logscale y 10
 set ylabel "ns (log)"
-set offsets 0, interval, 0, 0   # a run shorter than one interval still has an x range
+stats datafile using 1 nooutput   # a run shorter than one interval still gets an x range
+set xrange [0:(STATS_max > 0 ? STATS_max : interval)]
 set lmargin 12
 set rmargin 30
 set multiplot layout n,1 title ttl
