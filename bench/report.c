@@ -563,7 +563,10 @@ static void verdict_table(const mtb_grid *g) {
   for (size_t w = 0; w < g->nwls; w++) {
     double v0;
     mtb_cell_median(&g->cells[cand[0]][w], &v0, NULL, NULL);
-    if (best_rep[w] != cand[0])
+    if (best_rep[w] != cand[0] && v0 / best_all[w] < 1.005)
+      printf("  and %s: %s is as fast as %s (within 0.5%%)\n", g->wl_names[w],
+             g->specs[best_rep[w]], win);
+    else if (best_rep[w] != cand[0])
       printf("  but %s: %s is %.2fx faster than %s\n", g->wl_names[w], g->specs[best_rep[w]],
              v0 / best_all[w], win);
   }
