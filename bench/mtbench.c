@@ -62,12 +62,15 @@
 #define DEFAULT_NUM 200000
 #define MAX_GB_ARGS 64
 
+enum { SHUFFLE_NONE, SHUFFLE_REPS, SHUFFLE_CELLS };
+
 typedef struct options {
   const char *reps, *workloads, *out, *mix, *trace, *write_trace, *plot_script;
   const char *json_out; /* --benchmark_out given to mtbench: a merged copy */
   const char *sweep;    /* --sweep=PARAM=v1,v2,... */
   int repetitions;
-  bool no_shuffle, no_memory;
+  int shuffle; /* SHUFFLE_* */
+  bool no_memory;
   uint64_t budget; /* --budget, bytes */
   double hang_s; /* 0: 4 x cap + 120 */
   bool fit, gbench, no_fork, list;
@@ -89,7 +92,11 @@ static void usage(FILE *f) {
           "  --repetitions=R         rounds over all reps (default 3); the table shows medians\n"
           "  --seed=S                salts the non-standard workloads' random choices and\n"
           "                          the run order (default 0x6d7462656e6368)\n"
-          "  --no-shuffle            run reps and workloads in table order, not shuffled\n"
+          "  --shuffle=reps|cells|none  run order of each round: reps shuffled and each\n"
+          "                          rep's workloads shuffled (reps, default), every\n"
+          "                          (rep, workload) cell shuffled (cells: a child per\n"
+          "                          run of cells of one rep), or table order (none)\n"
+          "  --no-shuffle            --shuffle=none\n"
           "  --sweep=PARAM=v1,v2,... rerun for each value of num, value-size, key-size,\n"
           "                          threads or REP.PARAM (e.g. hash_skiplist.buckets=...)\n"
           "  --budget=BYTES          memory probe: entries held by this memory_usage (64MiB)\n"
@@ -150,7 +157,16 @@ static int parse_args(int argc, char **argv, options *o, mtw_config *c) {
     else if (!strcmp(a, "--list")) o->list = true;
     else if (!strcmp(a, "--anchor-gen")) c->anchor_gen = 1;
     else if (!strcmp(a, "--no-latency")) c->no_latency = 1;
-    else if (!strcmp(a, "--no-shuffle")) o->no_shuffle = true;
+    else if (!strcmp(a, "--no-shuffle")) o->shuffle = SHUFFLE_NONE;
+    else if (flag(a, "--shuffle", &v)) {
+      if (!strcmp(v, "none")) o->shuffle = SHUFFLE_NONE;
+      else if (!strcmp(v, "reps")) o->shuffle = SHUFFLE_REPS;
+      else if (!strcmp(v, "cells")) o->shuffle = SHUFFLE_CELLS;
+      else {
+        fprintf(stderr, "mtbench: bad --shuffle=%s (reps, cells or none)\n", v);
+        return -1;
+      }
+    }
     else if (!strcmp(a, "--no-memory")) o->no_memory = true;
     else if (flag(a, "--sweep", &v)) o->sweep = v;
     else if (flag(a, "--budget", &v)) {
@@ -621,12 +637,19 @@ static void run_order(size_t *a, size_t n, uint64_t seed, uint64_t salt, bool sh
   }
 }
 
-static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const char *tmpdir,
+/* One round of the workloads of rep in `subset` (NULL: all) in the order
+ * `given` (NULL: run_order's), each once unless it failed before. */
+static void run_rep(mtb_grid *g, size_t rep, int round, size_t block, const bool *subset,
+                    const size_t *given, const options *o, const char *tmpdir,
                     char parts[][512], size_t *nparts, size_t *done, size_t total) {
   size_t order[MTB_MAX_WLS];
-  run_order(order, g->nwls, g->cfg.seed, 1000003u * (uint64_t)round + rep + 1, !o->no_shuffle);
+  if (given) memcpy(order, given, g->nwls * sizeof *order);
+  else
+    run_order(order, g->nwls, g->cfg.seed, 1000003u * (uint64_t)round + rep + 1,
+              o->shuffle != SHUFFLE_NONE);
   bool pending[MTB_MAX_WLS];
-  for (size_t i = 0; i < g->nwls; i++) pending[i] = !g->cells[rep][i].error[0];
+  for (size_t i = 0; i < g->nwls; i++)
+    pending[i] = (!subset || subset[i]) && !g->cells[rep][i].error[0];
   parent_state ps = {g, rep, -1, pending, done, total};
   for (int attempt = 0;; attempt++) {
     bool any = false;
@@ -634,7 +657,8 @@ static void run_rep(mtb_grid *g, size_t rep, int round, const options *o, const 
     if (!any) return;
     char part[512] = "";
     if (tmpdir)
-      snprintf(part, sizeof part, "%s/part_%d_%zu_%d.json", tmpdir, round, rep, attempt);
+      snprintf(part, sizeof part, "%s/part_%d_%zu_%zu_%d.json", tmpdir, round, rep, block,
+               attempt);
     if (o->no_fork) {
       g_parent = &ps;
       run_benchmarks(g, rep, pending, order, o, tmpdir ? part : NULL, NULL);
@@ -819,6 +843,27 @@ static void run_probe(mtb_grid *g, size_t rep, const options *o, size_t *done, s
   }
 }
 
+/* --shuffle=cells: one round's (rep, workload) cells in a shuffled order;
+ * each run of consecutive cells of one rep is one child. */
+static void run_cells(mtb_grid *g, int round, const options *o, const char *tmpdir,
+                      char parts[][512], size_t *nparts, size_t *done, size_t total) {
+  static size_t perm[MTB_MAX_REPS * MTB_MAX_WLS];
+  size_t n = g->nreps * g->nwls;
+  run_order(perm, n, g->cfg.seed ^ 0xce11ULL, (uint64_t)round, true);
+  for (size_t i = 0; i < n;) {
+    size_t rep = perm[i] / g->nwls, order[MTB_MAX_WLS], k = 0, j = i;
+    bool subset[MTB_MAX_WLS] = {false};
+    for (; j < n && perm[j] / g->nwls == rep; j++) {
+      subset[perm[j] % g->nwls] = true;
+      order[k++] = perm[j] % g->nwls;
+    }
+    for (size_t w = 0; w < g->nwls; w++) /* the rest, not pending: a full order */
+      if (!subset[w]) order[k++] = w;
+    run_rep(g, rep, round, i, subset, order, o, tmpdir, parts, nparts, done, total);
+    i = j;
+  }
+}
+
 /* Every round of g: the memory probes first (one child per rep), then the
  * rounds, each over the reps in a shuffled order (workloads shuffled in
  * each child too; run_order). */
@@ -832,10 +877,14 @@ static void run_grid(mtb_grid *g, const options *o, const char *tmpdir, char par
     }
   /* Rounds interleave the reps, so a noisy minute hurts every rep alike. */
   for (int round = 0; round < o->repetitions; round++) {
+    if (o->shuffle == SHUFFLE_CELLS) {
+      run_cells(g, round, o, tmpdir, parts, nparts, &done, total);
+      continue;
+    }
     size_t order[MTB_MAX_REPS];
-    run_order(order, g->nreps, g->cfg.seed, (uint64_t)round, !o->no_shuffle);
+    run_order(order, g->nreps, g->cfg.seed, (uint64_t)round, o->shuffle != SHUFFLE_NONE);
     for (size_t i = 0; i < g->nreps; i++)
-      run_rep(g, order[i], round, o, tmpdir, parts, nparts, &done, total);
+      run_rep(g, order[i], round, 0, NULL, NULL, o, tmpdir, parts, nparts, &done, total);
   }
   if (isatty(2)) fprintf(stderr, "\r\033[K");
 }
@@ -880,6 +929,7 @@ int main(int argc, char **argv) {
   options o = {0};
   o.repetitions = 3;
   o.budget = 64u << 20;
+  o.shuffle = SHUFFLE_REPS;
   mtb_grid *g = calloc(1, sizeof *g);
   if (!g) return 1;
   mtw_config_default(&g->cfg);
@@ -922,7 +972,9 @@ int main(int argc, char **argv) {
          "cap %.0f s per phase, seed %llu (%s order)%s\n",
          (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
          dist_name(g->cfg.dist), g->cfg.threads, o.repetitions, o.repetitions > 1 ? "s" : "",
-         g->cfg.cap_s, (unsigned long long)g->cfg.seed, o.no_shuffle ? "table" : "shuffled",
+         g->cfg.cap_s, (unsigned long long)g->cfg.seed,
+         o.shuffle == SHUFFLE_NONE ? "table" : o.shuffle == SHUFFLE_CELLS ? "cells shuffled"
+                                                                          : "shuffled",
          g->cfg.no_latency ? ", latency off" : "");
   if (o.out && make_dir(o.out)) return 1;
   char tmpl[] = "/tmp/mtbench.XXXXXX";
