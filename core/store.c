@@ -75,6 +75,13 @@
  *     prefix before it, drops the later segments (as a torn tail:
  *     tolerated except in absolute mode) and rewrites the result
  *     (invariant 5), so it is never met again.
+ *  8. Under MT_SYNC_NONE a freeze makes the new segment under its .tmp
+ *     name, writes its header and renames it, with no sync of the file or
+ *     the directory; the flush thread closes the old segment.  After a
+ *     power loss any such segment may be missing, or blank (its header
+ *     never reached the disk): recovery drops blank segments, and a gap in
+ *     the numbers before a PREV_UNSYNCED segment is judged by its base_seq
+ *     as in invariant 7 rather than failing the open.
  */
 #include "store_int.h"
 
@@ -520,6 +527,20 @@ static int open_runs(mt_store *s, numlist *runs) {
   return rc;
 }
 
+/* True when the segment is empty or all zeros: not one record, not even
+ * damage, in it. */
+static bool segment_blank(mt_store *s, uint64_t number) {
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  mt_wal_reader *r;
+  if (mt_wal_reader_open(&r, path, number)) return false;
+  mt_slice p;
+  uint64_t off;
+  bool blank = mt_wal_reader_next(r, &p, &off) == MT_NOTFOUND;
+  mt_wal_reader_free(r);
+  return blank;
+}
+
 static int recover(mt_store *s) {
   int rc = mt_dir_create(s->dir);
   if (rc) return rc;
@@ -530,6 +551,21 @@ static int recover(mt_store *s) {
   if (!rc) rc = open_runs(s, &sl.runs);
   if (rc) goto out;
   if (l.len) qsort(l.n, l.len, sizeof *l.n, cmp_u64);
+
+  /* A segment with nothing but zeros in it (its header never reached the
+   * disk: invariant 8) holds nothing; it goes. */
+  size_t kept = 0;
+  for (size_t i = 0; i < l.len; i++) {
+    if (!segment_blank(s, l.n[i])) {
+      l.n[kept++] = l.n[i];
+      continue;
+    }
+    char path[PATH_CAP];
+    seg_path(s, path, l.n[i], "");
+    rc = mt_path_remove(path);
+    if (rc) goto out;
+  }
+  l.len = kept;
 
   /* The newest segment flagged SUPERSEDES makes every older one obsolete. */
   size_t base = 0;
@@ -543,7 +579,9 @@ static int recover(mt_store *s) {
   replay rp = {s, s->covered_seq, 0, 0, false, false, false, false};
   size_t done = base; /* segments base..done-1 hold only what the runs hold */
   for (size_t i = base; i < l.len && !rp.stop; i++) {
-    if (i > base && l.n[i] != l.n[i - 1] + 1) {
+    mt_wal_header h;
+    bool lazy = read_header(s, l.n[i], &h, NULL) && (h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
+    if (i > base && l.n[i] != l.n[i - 1] + 1 && !lazy) { /* lazy: its base_seq judges the gap */
       char path[PATH_CAP];
       seg_path(s, path, l.n[i - 1] + 1, "");
       mt_set_error(MT_ECORRUPT, "%s is missing (segments %" PRIu64 " and %" PRIu64 " exist)", path,
@@ -554,7 +592,7 @@ static int recover(mt_store *s) {
     }
     rp.needed = false;
     mt_wal_header next_h;
-    bool lazy_next = i + 1 < l.len && l.n[i + 1] == l.n[i] + 1 && read_header(s, l.n[i + 1], &next_h, NULL) &&
+    bool lazy_next = i + 1 < l.len && read_header(s, l.n[i + 1], &next_h, NULL) &&
                      (next_h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
     rc = replay_segment(&rp, l.n[i], i + 1 == l.len, lazy_next);
     rp.read = true;
@@ -709,8 +747,13 @@ int mt_store_close(mt_store *s) {
   pthread_mutex_lock(&s->flush_mu);
   mt_store_stop_flusher_(s); /* flushes what it can, then exits */
   int rc = MT_OK;
+  if (s->retired) { /* the flush thread did not get to it */
+    rc = mt_wal_writer_close(s->retired);
+    s->retired = NULL;
+  }
   if (s->wal) {
-    if (!s->failed) rc = mt_wal_writer_sync(s->wal);
+    int src = s->failed ? MT_OK : mt_wal_writer_sync(s->wal);
+    if (!rc) rc = src;
     saved_error e;
     save_error(&e);
     int crc = mt_wal_writer_close(s->wal);
@@ -967,6 +1010,21 @@ static void fail_locked(mt_store *s, int rc) {
   pthread_mutex_unlock(&s->mu);
 }
 
+void mt_store_close_retired_(mt_store *s, mt_wal_writer *retired) {
+  int rc = mt_wal_writer_close(retired);
+  if (rc) fail_locked(s, rc);
+}
+
+/* The segment the last MT_SYNC_NONE freeze retired, if the flush thread
+ * has not closed it yet (busy with a flush): the caller closes it. */
+static mt_wal_writer *take_retired(mt_store *s) {
+  pthread_mutex_lock(&s->view_mu);
+  mt_wal_writer *w = s->retired;
+  s->retired = NULL;
+  pthread_mutex_unlock(&s->view_mu);
+  return w;
+}
+
 int mt_store_switch_memtable_(mt_store *s) {
   mt_memtable *m;
   int rc = mt_memtable_new(&m, s->rep, s->cmp.compare ? &s->cmp : NULL);
@@ -989,16 +1047,25 @@ int mt_store_switch_memtable_(mt_store *s) {
   mt_wal_writer *w = NULL;
   /* Under MT_SYNC_ALWAYS the old segment is durable before a newer one
    * exists (a cheap sync: every acknowledged group was synced), so only
-   * the last segment can ever have a torn tail.  Under MT_SYNC_NONE the
-   * old segment is not synced here -- that would put a sync of the whole
-   * memtable's log on the writers' path -- and the new one says so in its
-   * header: recovery ends the log where the old one's data ends
-   * (invariant 7). */
-  bool lazy = s->sync == MT_SYNC_NONE;
+   * the last segment can ever have a torn tail, and the new one is live
+   * and durable before a write goes into it.  Under MT_SYNC_NONE no sync is
+   * on the writers' path (invariant 8): neither segment is synced -- the
+   * new one's header says so, and recovery ends the log where the data
+   * stops (invariant 7) -- and the flush thread closes the old one. */
+  bool lazy = s->sync == MT_SYNC_NONE && s->dir;
+  if (lazy) {
+    mt_wal_writer *left = take_retired(s);
+    if (left) mt_store_close_retired_(s, left);
+  }
   if (s->dir && !lazy) rc = mt_wal_writer_sync(s->wal);
   if (rc) fail_locked(s, rc);
-  if (s->dir && !rc)
-    rc = new_segment(s, mt_wal_writer_number(s->wal) + 1, lazy ? MT_WAL_FLAG_PREV_UNSYNCED : 0, true, &w);
+  uint64_t number = s->dir ? mt_wal_writer_number(s->wal) + 1 : 0;
+  if (s->dir && !rc) rc = new_segment(s, number, lazy ? MT_WAL_FLAG_PREV_UNSYNCED : 0, !lazy, &w);
+  if (lazy && !rc) {
+    char path[PATH_CAP];
+    seg_path(s, path, number, "");
+    rc = mt_wal_writer_rename(w, path);
+  }
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
     saved_error e;
@@ -1013,14 +1080,19 @@ int mt_store_switch_memtable_(mt_store *s) {
     return restore_error(&e, rc);
   }
   uint64_t limit = 0;
+  mt_wal_writer *old = NULL;
   if (w) {
-    rc = mt_wal_writer_close(s->wal); /* its bytes are in the OS (or on disk) */
+    old = s->wal; /* its bytes are in the OS (or on disk) */
     s->wal = w;
     limit = mt_wal_writer_number(w);
     atomic_store_explicit(&s->segment, limit, memory_order_relaxed);
-    if (rc) fail_locked(s, rc);
+    if (!lazy) {
+      rc = mt_wal_writer_close(old);
+      if (rc) fail_locked(s, rc);
+    }
   }
   pthread_mutex_lock(&s->view_mu);
+  if (lazy && w) s->retired = old;
   s->imm[s->nimm++] = (frozen){s->active, limit, atomic_load_explicit(&s->visible_seq, memory_order_relaxed)};
   s->active = m;
   pthread_cond_signal(&s->work_cv);

@@ -5,6 +5,9 @@
  * once there are more than max_runs, beside the flushes, so writers never
  * wait for a merge; plus mt_store_flush.
  *
+ * Before any flush, the thread closes the segment a MT_SYNC_NONE freeze
+ * left behind (store.c invariant 8).
+ *
  * The default sink (no options.sink, a dir) writes one sorted run per
  * memtable: run-<n>.sst.tmp is written, read back and verified
  * (mt_run_open checks every checksum and the order of every entry),
@@ -307,6 +310,14 @@ static void *flusher(void *arg) {
   uint64_t backoff = 0;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
+    if (s->retired) { /* a MT_SYNC_NONE freeze's old segment comes first */
+      mt_wal_writer *retired = s->retired;
+      s->retired = NULL;
+      pthread_mutex_unlock(&s->view_mu);
+      mt_store_close_retired_(s, retired);
+      pthread_mutex_lock(&s->view_mu);
+      continue;
+    }
     if (!s->nimm) {
       if (s->stop) break;
       pthread_cond_wait(&s->work_cv, &s->view_mu);

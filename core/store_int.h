@@ -74,6 +74,7 @@ struct mt_store {
   char flush_msg[256];      /* and its message */
   uint64_t stalls, stall_ns, flush_errors, merges;
   uint64_t next_run;        /* number of the next run file */
+  mt_wal_writer *retired;   /* a segment a MT_SYNC_NONE freeze left, to close */
 
   pthread_mutex_t flush_mu; /* serialises mt_store_flush and close */
   _Atomic bool closing; /* a merge in progress gives up (relaxed: only a hint) */
@@ -102,6 +103,9 @@ void mt_store_exclusive_end_(mt_store *s, waiter *w);
 /* REQUIRES: the head of the queue.  The active memtable joins the frozen
  * list (newest), a new memtable and a new segment take its place. */
 int mt_store_switch_memtable_(mt_store *s);
+/* Closes a segment a MT_SYNC_NONE freeze retired (the flush thread's
+ * part of the freeze); a failure fails the store for good. */
+void mt_store_close_retired_(mt_store *s, mt_wal_writer *retired);
 const mt_comparator *mt_store_cmp_(const mt_store *s);
 
 /* store_flush.c */

@@ -340,7 +340,9 @@ static int keys_before(const char *d, uint64_t n) {
  * newer one was: lose its tail, whole records or a torn one.  The store
  * recovers the prefix up to there (tolerate-tail), never shows the newer
  * segments' keys, and keeps it that way after more writes and reopens;
- * absolute consistency refuses. */
+ * absolute consistency refuses.  And the newest segment's header may never
+ * have reached the disk (store.c invariant 8): a segment of zeros holds
+ * nothing. */
 static void power_loss_in_unsynced_older_segment(void **state) {
   (void)state;
   char master[] = "/tmp/mt_master_XXXXXX", d[] = "/tmp/mt_rec_XXXXXX", p[512];
@@ -354,14 +356,22 @@ static void power_loss_in_unsynced_older_segment(void **state) {
   uint64_t offs[4096];
   seg(p, master, 4);
   int nrec = record_offsets(p, 4, offs, 4096);
-  for (int variant = 0; variant < 3; variant++) {
+  for (int variant = 0; variant < 5; variant++) {
     assert_non_null(mkdtemp(d));
     copy_dir(master, d);
     seg(p, d, 4);
     /* 0: cut at a record boundary (two whole records gone, a clean end);
-     * 1: a torn last record; 2: segment 4 ends after its header */
-    long cut = variant == 0 ? (long)offs[nrec - 2] : variant == 1 ? fsize(p) - 7 : (long)offs[1];
-    assert_int_equal(truncate(p, cut), 0);
+     * 1: a torn last record; 2: segment 4 ends after its header;
+     * 3: segment 4 is missing (its name never reached the disk);
+     * 4: segment 4 is blank (its pages never did) */
+    long cut = variant == 0 ? (long)offs[nrec - 2] : variant == 1 ? (long)offs[nrec - 1] + 5 : (long)offs[1];
+    if (variant <= 2) assert_int_equal(truncate(p, cut), 0);
+    if (variant == 3) assert_int_equal(unlink(p), 0);
+    if (variant == 4) {
+      long size = fsize(p);
+      assert_int_equal(truncate(p, 0), 0);
+      assert_int_equal(truncate(p, size), 0);
+    }
     int want = variant == 0 ? upto4 - 2 : variant == 1 ? upto4 - 1 : upto3;
     mt_store *s;
     assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_ECORRUPT);
@@ -382,6 +392,29 @@ static void power_loss_in_unsynced_older_segment(void **state) {
     rm_rf(d);
     strcpy(d, "/tmp/mt_rec_XXXXXX");
   }
+  /* the newest segment's header never reached the disk: all zeros (the
+   * name is durable, its pages are not) -- it holds nothing and goes */
+  uint64_t newest = 5;
+  seg(p, master, newest + 1);
+  while (access(p, F_OK) == 0) seg(p, master, ++newest + 1);
+  assert_non_null(mkdtemp(d));
+  copy_dir(master, d);
+  seg(p, d, newest);
+  long size = fsize(p);
+  assert_int_equal(truncate(p, 0), 0);
+  assert_int_equal(truncate(p, size), 0); /* zeros, as long as it was */
+  seg(p, d, newest - 1); /* and the one before lost its last record's end */
+  int nlast = record_offsets(p, newest - 1, offs, 4096);
+  assert_int_equal(truncate(p, (long)offs[nlast - 1] + 5), 0);
+  {
+    mt_store *s;
+    if (open_mode(&s, d, MT_RECOVER_TOLERATE_TAIL) != MT_OK) fail_msg("blank newest segment: %s", mt_last_error());
+    assert_int_equal(check_keys(s, -1), keys_before(master, newest - 1) - 1);
+    assert_int_equal(mt_store_close(s), MT_OK);
+  }
+  rm_rf(d);
+  strcpy(d, "/tmp/mt_rec_XXXXXX");
+
   /* untouched, the crashed store has every key, in every mode */
   assert_non_null(mkdtemp(d));
   copy_dir(master, d);
