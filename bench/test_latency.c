@@ -2,9 +2,11 @@
  * bounds (every value inside its bucket, buckets at most 1/32 wide),
  * percentiles of known inputs within the documented 1.6%, exact max, mean
  * and counts, the merge of recorders filled by several threads, the time
- * series (intervals, ops, p99, max), record_n, the NULL no-ops, and that
- * every workload records one latency per op.  Also prints what recording
- * costs per op on this machine (the overhead quoted in docs/bench.md).
+ * series (intervals, ops, p99, max), record_n, the NULL no-ops, that
+ * every workload records one latency per op, and that a workload's time
+ * series starts at its timed ops, not at an untimed load before them.
+ * Also prints what recording costs per op on this machine (the overhead
+ * quoted in docs/bench.md).
  * Prints "N passed, N failed".
  *
  * Thread safety: test_merge starts threads that each own one recorder of
@@ -223,6 +225,45 @@ static void test_every_workload(void) {
   mtw_ctx_free(ctx);
 }
 
+/* A workload with an untimed load (YCSB, deleteheavy: the load_ops/s
+ * counter) opens its recorder after the load, so its time series starts at
+ * the timed ops: with 1 ms intervals the first point is well inside the
+ * load's length (an N = 20000 load takes 10-40 ms here). */
+static void test_series_after_load(void) {
+  mtw_config c;
+  mtw_config_default(&c);
+  c.num = 20000;
+  c.interval_ms = 1;
+  mtw_ctx *ctx;
+  char err[256];
+  if (mtw_ctx_new(&ctx, NULL, &c, err, sizeof err)) {
+    CHECK(0, "%s", err);
+    return;
+  }
+  size_t n, loads = 0;
+  const mtw_workload *w = mtw_workloads(&n);
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(w[i].group, "trace")) continue;
+    mtw_result r;
+    mtw_lat_summary s;
+    int rc = mtw_run(ctx, &w[i], &r);
+    double load_rate = 0;
+    for (int k = 0; k < r.ncounters; k++)
+      if (!strcmp(r.counters[k].name, "load_ops/s")) load_rate = r.counters[k].value;
+    if (rc == 0 && load_rate > 0 && mtw_lat_summarize(&r, &s) == 0) {
+      double load_ms = (double)c.num / load_rate * 1e3;
+      loads++;
+      CHECK(s.npoints > 0 && s.points[0].t_ms <= load_ms / 2,
+            "%s: first time series point at %u ms, load took %.1f ms", w[i].name,
+            s.npoints ? s.points[0].t_ms : 0u, load_ms);
+      mtw_lat_summary_free(&s);
+    }
+    mtw_result_free(&r);
+  }
+  CHECK(loads >= 7, "%zu workloads with a timed-apart load (ycsb-a..f, deleteheavy)", loads);
+  mtw_ctx_free(ctx);
+}
+
 /* What recording costs per op: a workload's timing loop with no
  * recorder, with the clock reads only, and with clock reads + records. */
 static void report_overhead(void) {
@@ -256,6 +297,7 @@ int main(void) {
   test_timeseries();
   test_off();
   test_every_workload();
+  test_series_after_load();
   report_overhead();
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

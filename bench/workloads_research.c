@@ -19,9 +19,12 @@
  *
  * Invariants:
  *  1. A program's reads target keys its earlier ops (or the load, timed
- *     apart as the load_ops/s counter) added: a get expects MT_OK, or MT_DELETED when the key's newest op
- *     was a delete; a scan starts at such a key and must land on it.  Any
- *     other answer fails the cell with the op's index and what it got.
+ *     apart as the load_ops/s counter) added: a get expects MT_OK, or
+ *     MT_DELETED when the key's newest op was a delete; a scan starts at
+ *     such a key and must land on it.  Any other answer fails the cell with
+ *     the op's index and what it got.
+ *  4. The latency recorder opens after the load, right before the first
+ *     timed op, so the time series' t = 0 is the start of the timed ops.
  *  2. Sequence numbers are 1, 2, 3... in op order (the load first), so no
  *     add collides with an existing (key, seq).
  *  3. Inserts take key indexes inserted, inserted + 1, ... and nothing else
@@ -251,7 +254,6 @@ static int run_open(rs_run *r, mtw_ctx *ctx, size_t vs, mtw_result *out) {
     r->m = NULL;
     return wl_fail_mt(out, "mt_iter_new", rc);
   }
-  r->lat = wl_lat_open(out);
   return 0;
 }
 
@@ -284,6 +286,20 @@ static void run_result(rs_run *r, uint64_t done, uint64_t want, mtw_result *out)
   out->want = want;
   uint64_t entries = r->seq;
   wl_set_bytes(out, r->m, entries);
+}
+
+/* Opens r, adds the load (keys 0..load-1, timed apart; none when load is
+ * 0), then runs all of p timed and fills out.  The ops done, or -1 with
+ * out->error; run_close(r) either way. */
+static int64_t run_prog(rs_run *r, mtw_ctx *ctx, const rs_prog *p, uint64_t load,
+                        mtw_result *out) {
+  int rc = run_open(r, ctx, p->vs, out);
+  if (!rc && load) rc = run_load(r, load, p->ks, p->vs, out);
+  if (rc) return -1;
+  r->lat = wl_lat_open(out);
+  int64_t done = rs_exec(r, p, 0, p->n, out);
+  if (done >= 0) run_result(r, (uint64_t)done, p->n, out);
+  return done;
 }
 
 /* ---- YCSB A-F ------------------------------------------------------------------- */
@@ -330,11 +346,8 @@ int wl_ycsb(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   free(g.dead);
 
   rs_run r;
-  int rc = run_open(&r, ctx, vs, out);
-  if (!rc) rc = run_load(&r, n, ks, vs, out);
-  int64_t done = rc ? -1 : rs_exec(&r, &p, 0, ops, out);
+  int64_t done = run_prog(&r, ctx, &p, n, out);
   if (done >= 0) {
-    run_result(&r, (uint64_t)done, ops, out);
     static const char *const names[RS_KINDS] = {"inserts", "updates", "deletes", "reads",
                                                 "reads_of_deleted", "scans", "rmws"};
     for (int k = 0; k < RS_KINDS; k++)
@@ -379,10 +392,8 @@ int wl_insertread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   free(g.dead);
 
   rs_run r;
-  int rc = run_open(&r, ctx, vs, out);
-  int64_t done = rc ? -1 : rs_exec(&r, &p, 0, ops, out);
+  int64_t done = run_prog(&r, ctx, &p, 0, out);
   if (done >= 0) {
-    run_result(&r, (uint64_t)done, ops, out);
     wl_counter(out, "inserts", (double)r.count[RS_INSERT]);
     wl_counter(out, "reads", (double)r.count[RS_GET]);
   }
@@ -412,10 +423,8 @@ int wl_nearsorted_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   }
   free(order);
   rs_run r;
-  int rc = run_open(&r, ctx, vs, out);
-  int64_t done = rc ? -1 : rs_exec(&r, &p, 0, n, out);
+  int64_t done = run_prog(&r, ctx, &p, 0, out);
   if (done >= 0) {
-    run_result(&r, (uint64_t)done, n, out);
     wl_counter(out, "displaced_pct", n ? 100.0 * (double)displaced / (double)n : 0);
     /* Untimed: the pass sees keys 0..done-1's set in ascending order. */
     uint64_t seen = 0;
@@ -473,6 +482,7 @@ int wl_phases(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
 
   rs_run r;
   int rc = run_open(&r, ctx, vs, out);
+  if (!rc) r.lat = wl_lat_open(out);
   int64_t done = 0;
   double rate[4] = {0, 0, 0, 0};
   for (int ph = 0; !rc && ph < 4; ph++) {
@@ -497,7 +507,7 @@ int wl_phases(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
 
 /* ---- a delete-heavy workload ---------------------------------------------------- */
 
-/* Load N keys (untimed); then N ops: N/2 deletes of distinct random keys
+/* Load N keys (timed apart: load_ops/s); then N ops: N/2 deletes of distinct random keys
  * interleaved with N/2 gets of random loaded keys, each of which must find
  * the live value or the tombstone its key has at that point.  Untimed after:
  * one ordered pass must count N + N/2 entries, N/2 of them tombstones. */
@@ -530,11 +540,8 @@ int wl_deleteheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   free(perm);
 
   rs_run r;
-  int rc = run_open(&r, ctx, vs, out);
-  if (!rc) rc = run_load(&r, n, ks, vs, out);
-  int64_t done = rc ? -1 : rs_exec(&r, &p, 0, ops, out);
+  int64_t done = run_prog(&r, ctx, &p, n, out);
   if (done >= 0) {
-    run_result(&r, (uint64_t)done, ops, out);
     uint64_t dels = r.count[RS_DELETE], entries = 0, tombs = 0;
     wl_counter(out, "deletes", (double)dels);
     wl_counter(out, "reads", (double)(r.count[RS_GET] + r.count[RS_GET_GONE]));
