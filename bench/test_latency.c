@@ -13,25 +13,13 @@
  * one result; they are joined before the summary is read.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "test_check.h"
 #include "wl_internal.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-  do {                                                                                  \
-    if (cond) {                                                                         \
-      passed++;                                                                         \
-    } else {                                                                            \
-      failed++;                                                                         \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                          \
-      printf(__VA_ARGS__);                                                              \
-      printf("\n");                                                                     \
-    }                                                                                   \
-  } while (0)
 
 static bool near(double got, double want, double rel) {
   return fabs(got - want) <= rel * want + 0.5;
@@ -299,6 +287,5 @@ int main(void) {
   test_every_workload();
   test_series_after_load();
   report_overhead();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return test_check_report();
 }

@@ -10,25 +10,13 @@
  * Thread safety: single-threaded.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "test_check.h"
 #include "wl_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-  do {                                                                                  \
-    if (cond) {                                                                         \
-      passed++;                                                                         \
-    } else {                                                                            \
-      failed++;                                                                         \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                          \
-      printf(__VA_ARGS__);                                                              \
-      printf("\n");                                                                     \
-    }                                                                                   \
-  } while (0)
 
 static double unit(uint64_t i) { return (double)(wl_mix(i) >> 11) * 0x1.0p-53; }
 
@@ -181,6 +169,20 @@ static const char *k_good_lab =
     "I key2 again\n"
     "Q key2\n";
 
+/* Replays the trace at path on rep: mtw_run's answer, or -1 when rep's
+ * context cannot be made (res->error says why).  The caller frees res. */
+static int replay(const char *path, const char *rep, mtw_result *res) {
+  mtw_config c;
+  mtw_config_default(&c);
+  c.trace = path;
+  memset(res, 0, sizeof *res);
+  mtw_ctx *ctx;
+  if (mtw_ctx_new(&ctx, rep, &c, res->error, sizeof res->error)) return -1;
+  int rc = mtw_run(ctx, mtw_find("trace"), res);
+  mtw_ctx_free(ctx);
+  return rc;
+}
+
 static void test_lab_parser(void) {
   char path[128], err[512];
   mtw_trace *t = NULL;
@@ -192,16 +194,9 @@ static void test_lab_parser(void) {
    * trace (key1 found, key2 deleted, nokey absent, key2 found again). */
   const char *names[16];
   size_t nreps = mt_rep_names(names, 16);
-  mtw_config c;
-  mtw_config_default(&c);
-  c.num = 1000;
-  c.trace = path;
   for (size_t r = 0; r < nreps && r < 16; r++) {
-    mtw_ctx *ctx;
-    CHECK(mtw_ctx_new(&ctx, names[r], &c, err, sizeof err) == 0, "%s: %s", names[r], err);
-    if (!ctx) continue;
     mtw_result res;
-    rc = mtw_run(ctx, mtw_find("trace"), &res);
+    rc = replay(path, names[r], &res);
     CHECK(rc == 0 && res.ops == 11, "%s replays the lab trace: %s", names[r], res.error);
     double hit = -1, scanned = -1;
     for (int i = 0; i < res.ncounters; i++) {
@@ -213,7 +208,6 @@ static void test_lab_parser(void) {
      * key2 x2): 4 nexts; SC key1 5 stops at the end after 4 nexts. */
     CHECK(scanned == 4 + 4, "%s: %.0f nexts, want 8", names[r], scanned);
     mtw_result_free(&res);
-    mtw_ctx_free(ctx);
   }
   unlink(path);
 
@@ -310,19 +304,12 @@ static void test_replay_file(const char *path) {
   mtw_trace_free(t);
   const char *names[16];
   size_t nreps = mt_rep_names(names, 16);
-  mtw_config c;
-  mtw_config_default(&c);
-  c.trace = path;
   for (size_t r = 0; r < nreps && r < 16; r++) {
-    mtw_ctx *ctx;
-    CHECK(mtw_ctx_new(&ctx, names[r], &c, err, sizeof err) == 0, "%s: %s", names[r], err);
-    if (!ctx) continue;
     mtw_result res;
-    int rc = mtw_run(ctx, mtw_find("trace"), &res);
+    int rc = replay(path, names[r], &res);
     CHECK(rc == 0 && ops > 0 && res.ops == ops, "%s replays %s: %llu of %llu ops: %s",
           names[r], path, (unsigned long long)res.ops, (unsigned long long)ops, res.error);
     mtw_result_free(&res);
-    mtw_ctx_free(ctx);
   }
 }
 
@@ -334,6 +321,5 @@ int main(int argc, char **argv) {
   test_lab_parser();
   test_smoke();
   for (int i = 1; i < argc; i++) test_replay_file(argv[i]);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return test_check_report();
 }

@@ -7,24 +7,12 @@
  * Thread safety: single-threaded.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "test_check.h"
 #include "wl_internal.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-  do {                                                                                  \
-    if (cond) {                                                                         \
-      passed++;                                                                         \
-    } else {                                                                            \
-      failed++;                                                                         \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                          \
-      printf(__VA_ARGS__);                                                              \
-      printf("\n");                                                                     \
-    }                                                                                   \
-  } while (0)
 
 static void hex(char *out, const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
@@ -76,8 +64,7 @@ static void test_picks(void) {
     uint32_t top = 0;
     for (int i = 0; i < N && p; i++) {
       if (p[i] >= N) {
-        failed++;
-        printf("FAIL pick %u out of range\n", p[i]);
+        CHECK(0, "pick %u out of range", p[i]);
         break;
       }
       if (++count[p[i]] > top) top = count[p[i]];
@@ -195,6 +182,5 @@ int main(void) {
   test_mix();
   test_trace();
   test_every_workload();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return test_check_report();
 }
