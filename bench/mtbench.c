@@ -103,7 +103,9 @@ static void usage(FILE *f) {
           "  --no-memory             skip the memory probe (RSS growth, budget entries)\n"
           "  --no-latency            no per-op latency recording (to measure its overhead)\n"
           "  --interval-ms=MS        time series step (default 10)\n"
-          "  --out=DIR               write DIR/results.json, results.csv, plot.svg\n"
+          "  --out=DIR               write DIR/results.json (Google Benchmark), results.csv,\n"
+          "                          summary.csv, latency.csv, timeseries.csv/.svg, plot.svg\n"
+          "                          (with --sweep: sweep_<param>.csv/.svg)\n"
           "  --fit --mix=read:70,write:25,scan:5   rank every rep on this mix\n"
           "  --trace=FILE            replay an operation log on every rep\n"
           "  --write-trace=FILE      write a synthetic trace of --num ops of --mix, --dist\n"
@@ -415,7 +417,7 @@ static void progress(const parent_state *p, const char *wl) {
   fflush(stderr);
 }
 
-/* Applies one protocol line to the grid. */
+/* The op type named in a protocol line; WL_OP_KINDS for "all", -1 if none. */
 static int op_index(const char *name) {
   for (int op = 0; op < WL_OP_KINDS; op++)
     if (!strcmp(wl_op_name((wl_op)op), name)) return op;
@@ -467,6 +469,7 @@ static void take_point(parent_state *p, int w, char *save) {
   r->p.max = strtod(f[5], NULL);
 }
 
+/* Applies one protocol line to the grid. */
 static void take_line(parent_state *p, char *line) {
   char *save = NULL, *tag = strtok_r(line, "\t\n", &save);
   if (tag && !strcmp(tag, "M")) {
@@ -618,9 +621,6 @@ static void describe_status(int st, char *buf, size_t cap) {
     snprintf(buf, cap, "child exited with status %d", WEXITSTATUS(st));
 }
 
-/* One round of one rep: every workload without an error so far, once (or
- * as often as --benchmark_repetitions says), in as many children as crashes
- * make necessary. */
 /* A seeded Fisher-Yates shuffle of 0..n-1 (identity with --no-shuffle). */
 static void run_order(size_t *a, size_t n, uint64_t seed, uint64_t salt, bool shuffle) {
   for (size_t i = 0; i < n; i++) a[i] = i;
@@ -638,7 +638,9 @@ static void run_order(size_t *a, size_t n, uint64_t seed, uint64_t salt, bool sh
 }
 
 /* One round of the workloads of rep in `subset` (NULL: all) in the order
- * `given` (NULL: run_order's), each once unless it failed before. */
+ * `given` (NULL: run_order's), each once (or as often as
+ * --benchmark_repetitions says) unless it failed before, in as many
+ * children as crashes make necessary. */
 static void run_rep(mtb_grid *g, size_t rep, int round, size_t block, const bool *subset,
                     const size_t *given, const options *o, const char *tmpdir,
                     char parts[][512], size_t *nparts, size_t *done, size_t total) {
@@ -968,11 +970,14 @@ int main(int argc, char **argv) {
   }
 
   g->debug_build = build_warnings();
-  printf("mtbench: N=%llu, key %zu B, value %zu B, dist %s, %d threads, %d repetition%s, "
-         "cap %.0f s per phase, seed %llu (%s order)%s\n",
-         (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
-         dist_name(g->cfg.dist), g->cfg.threads, o.repetitions, o.repetitions > 1 ? "s" : "",
-         g->cfg.cap_s, (unsigned long long)g->cfg.seed,
+  if (g->mode == MODE_TRACE) /* the trace sets keys, values and ops */
+    printf("mtbench: trace %s, ", o.trace);
+  else
+    printf("mtbench: N=%llu, key %zu B, value %zu B, dist %s, %d threads, ",
+           (unsigned long long)g->cfg.num, g->cfg.key_size, g->cfg.value_size,
+           dist_name(g->cfg.dist), g->cfg.threads);
+  printf("%d repetition%s, cap %.0f s per phase, seed %llu (%s order)%s\n", o.repetitions,
+         o.repetitions > 1 ? "s" : "", g->cfg.cap_s, (unsigned long long)g->cfg.seed,
          o.shuffle == SHUFFLE_NONE ? "table" : o.shuffle == SHUFFLE_CELLS ? "cells shuffled"
                                                                           : "shuffled",
          g->cfg.no_latency ? ", latency off" : "");
@@ -996,7 +1001,7 @@ int main(int argc, char **argv) {
       run_grid(grids[k], &o, NULL, parts, &nparts);
       any |= any_figure(grids[k]);
     }
-    if (mtb_sweep_report(&sweep, grids, g, o.out, o.plot_script)) rc = 1;
+    if (mtb_sweep_report(&sweep, grids, g, o.out)) rc = 1;
     for (size_t k = 0; k < sweep.nvalues; k++) {
       free(grids[k]->ts);
       free(grids[k]);

@@ -8,8 +8,8 @@
  *  1. cell.nruns <= MTB_MAX_RUNS; runs[0..nruns) are successful repetitions.
  *  2. cell.error[0] != 0 means the workload failed or crashed for that rep;
  *     such a cell counts as no figure anywhere (table, verdict, plot).
- *  3. rep_error[r][0] != 0 means the rep could not run at all (e.g. its
- *     spec is unknown); every cell of that rep carries the same error.
+ *  3. A rep that cannot run at all (e.g. its spec is unknown) has the
+ *     same error in every one of its cells.
  *  4. runs[i].lat_mask has bit op exactly when runs[i].lat[op].count > 0;
  *     ts[0..nts) rows name a rep < nreps, a workload < nwls and the run
  *     index their cell's D line gave (a failed run's points may remain).
@@ -78,7 +78,8 @@ typedef struct mtb_grid {
   mtb_mem mem[MTB_MAX_REPS];         /* memory probes (when run) */
   mtb_ts_row *ts;                    /* time series of every run, malloc'd */
   size_t nts, capts;
-  bool debug_build;                  /* a warning was printed at start */
+  bool debug_build;                  /* a build warning was printed at start
+                                        (results.json's mtbench_build says so) */
   char default_rep[64];              /* mt_rep_names()[0] */
   const char *mix_text;              /* --mix as given, for the fit verdict */
 } mtb_grid;
@@ -124,8 +125,9 @@ int mtb_sweep_parse(const char *text, mtb_sweep *s);
  * reps are dropped from g).  0, or -1 after saying why on stderr. */
 int mtb_sweep_apply(const mtb_sweep *s, size_t k, const mtb_grid *base, mtb_grid *g);
 /* Prints the sweep's tables and writes dir/sweep_<param>.csv, .dat and
- * .svg (dir NULL: tables only).  grids[k] is value k's grid. */
+ * .svg (dir NULL: tables only; the script is sweep.gp, found as
+ * mtb_find_script finds it).  grids[k] is value k's grid. */
 int mtb_sweep_report(const mtb_sweep *s, mtb_grid *const *grids, const mtb_grid *base,
-                     const char *dir, const char *script_dir);
+                     const char *dir);
 
 #endif /* MTBENCH_MTBENCH_H */

@@ -882,6 +882,19 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* mtbench's own context entries, after "context": { -- what a run needs to
+ * be repeated (Google Benchmark's library_build_type is its own library's,
+ * not mtbench's). */
+static void mtbench_context(FILE *out, const mtb_grid *g) {
+  fprintf(out, "\n    \"mtbench_seed\": \"%llu\",\n    \"mtbench_num\": \"%llu\",\n"
+               "    \"mtbench_key_size\": \"%zu\",\n    \"mtbench_value_size\": \"%zu\",\n"
+               "    \"mtbench_build\": \"%s\",",
+          (unsigned long long)g->cfg.seed, (unsigned long long)g->cfg.num, g->cfg.key_size,
+          g->cfg.value_size,
+          g->debug_build ? "unoptimised or with assertions (see its WARNING lines)"
+                         : "optimised, NDEBUG");
+}
+
 int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_t nparts) {
   FILE *out = fopen(path, "w");
   if (!out) {
@@ -899,7 +912,11 @@ int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_
     }
     open += strlen("\"benchmarks\": [");
     if (!head) {
-      fwrite(text, 1, (size_t)(open - text), out);
+      const char *ctx = strstr(text, "\"context\": {");
+      const char *after = ctx && ctx < open ? ctx + strlen("\"context\": {") : text;
+      fwrite(text, 1, (size_t)(after - text), out);
+      if (after != text) mtbench_context(out, g);
+      fwrite(after, 1, (size_t)(open - after), out);
       head = true;
     }
     *close = 0;
@@ -917,7 +934,9 @@ int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_
     time_t now = time(NULL);
     char date[64];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", localtime(&now));
-    fprintf(out, "{\n  \"context\": {\n    \"date\": \"%s\",\n    \"executable\": \"mtbench\"\n"
+    fprintf(out, "{\n  \"context\": {");
+    mtbench_context(out, g);
+    fprintf(out, "\n    \"date\": \"%s\",\n    \"executable\": \"mtbench\"\n"
                  "  },\n  \"benchmarks\": [",
             date);
   }
@@ -960,7 +979,9 @@ int mtb_merge_json(const mtb_grid *g, const char *path, char parts[][512], size_
   for (size_t r = 0; r < g->nreps; r++)
     for (size_t w = 0; w < g->nwls; w++) {
       const char *e = g->cells[r][w].error;
-      if (!strstr(e, "crashed with signal") && !strstr(e, "child exited")) continue;
+      if (!strstr(e, "crashed with signal") && !strstr(e, "child exited") &&
+          strncmp(e, "hung (", 6))
+        continue;
       char name[400];
       snprintf(name, sizeof name, "%s/%s", g->specs[r], g->wl_names[w]);
       fprintf(out, "%s\n    {\n      \"name\": ", first ? "" : ",");

@@ -377,8 +377,7 @@ static int write_dat(const mtb_sweep *s, mtb_grid *const *grids, const char *dir
 }
 
 int mtb_sweep_report(const mtb_sweep *s, mtb_grid *const *grids, const mtb_grid *base,
-                     const char *dir, const char *script_dir) {
-  (void)script_dir;
+                     const char *dir) {
   print_tables(s, grids);
   for (size_t k = 0; k < s->nvalues; k++)
     for (size_t r = 0; r < grids[k]->nreps; r++)
