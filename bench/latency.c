@@ -300,7 +300,13 @@ int mtw_lat_summarize(mtw_result *r, mtw_lat_summary *s) {
     if (mn < amin) amin = mn;
     if (mx > amax) amax = mx;
   }
-  if (any) stats_of(all, acount, asum, amin, amax, &s->all);
+  if (!any) { /* recorders opened, nothing recorded: no summary to free */
+    free(h);
+    free(all);
+    free(refs);
+    return -1;
+  }
+  stats_of(all, acount, asum, amin, amax, &s->all);
   /* the time series: every recorder's flushed intervals, merged by (interval, op) */
   size_t k = 0;
   for (const wl_lat *l = set->head; l; l = l->next)
@@ -342,7 +348,7 @@ int mtw_lat_summarize(mtw_result *r, mtw_lat_summary *s) {
   free(h);
   free(all);
   free(refs);
-  return any ? 0 : -1;
+  return 0;
 }
 
 void mtw_lat_summary_free(mtw_lat_summary *s) {

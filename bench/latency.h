@@ -25,9 +25,9 @@
  * its threads (pthread_join orders every recorder write before the read).
  *
  * Invariants:
- *  1. A recorder's count[op] equals the sum of its hist[op] buckets plus the
- *     counts of the current interval never lost: every recorded value lands
- *     in exactly one total bucket and one interval bucket.
+ *  1. A recorder's count[op] equals the sum of its hist[op] buckets: every
+ *     recorded value lands in exactly one total bucket, and in one bucket of
+ *     the interval in which it ended.
  *  2. Flushed intervals of one recorder are in increasing interval order;
  *     the current interval is flushed by the harness (mtw_lat_summarize).
  *  3. wl_lat_record(NULL, ...) and wl_lat_open on a result without a set are
@@ -114,7 +114,8 @@ typedef struct mtw_lat_summary {
 } mtw_lat_summary;
 
 /* Merges every recorder of r into s (s->points malloc'd; free with
- * mtw_lat_summary_free).  0; -1 on ENOMEM or when r recorded nothing. */
+ * mtw_lat_summary_free).  0; -1, with nothing to free, on ENOMEM or when r
+ * recorded nothing. */
 int mtw_lat_summarize(mtw_result *r, mtw_lat_summary *s);
 void mtw_lat_summary_free(mtw_lat_summary *s);
 

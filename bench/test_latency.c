@@ -171,6 +171,11 @@ static void test_off(void) {
   mtw_lat_summary s;
   CHECK(mtw_lat_summarize(&r, &s) == -1, "nothing recorded");
   mtw_result_free(&r);
+  /* a recorder that recorded nothing: -1 and nothing allocated */
+  mtw_lat_begin(&r, 10);
+  CHECK(wl_lat_open(&r) != NULL, "a recorder");
+  CHECK(mtw_lat_summarize(&r, &s) == -1 && s.points == NULL, "opened, nothing recorded");
+  mtw_result_free(&r);
   /* cfg.no_latency: mtw_run gives no set */
   mtw_config c;
   mtw_config_default(&c);
