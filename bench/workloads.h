@@ -88,7 +88,7 @@ typedef struct mtw_ctx mtw_ctx; /* one rep's keys, fixtures and parsed trace */
 
 typedef struct mtw_workload {
   const char *name;  /* fillrandom_Nthreads is shown with N = threads */
-  const char *group; /* "standard", "extended" or "trace" */
+  const char *group; /* "standard", "extended", "research" or "trace" */
   const char *what;  /* one line: what one op is and what is timed */
   int (*run)(mtw_ctx *ctx, const struct mtw_workload *w, mtw_result *out);
   size_t key_size;   /* 0: config's */
