@@ -97,14 +97,15 @@ static void fmt_rate(char *buf, size_t cap, double v) {
 }
 
 /* The rep's memory figure: fillrandom's bytes/entry if it ran, else the
- * first workload that measured one. */
-static bool rep_bytes(const mtb_grid *g, size_t r, double *out) {
+ * first workload that measured one (its name in *from, when from is set). */
+static bool rep_bytes(const mtb_grid *g, size_t r, double *out, const char **from) {
   for (int pass = 0; pass < 2; pass++)
     for (size_t w = 0; w < g->nwls; w++) {
       double b;
       if (pass == 0 && strcmp(g->wls[w]->name, "fillrandom")) continue;
       if (mtb_cell_median(&g->cells[r][w], NULL, NULL, &b) && b > 0) {
         *out = b;
+        if (from) *from = g->wl_names[w];
         return true;
       }
     }
@@ -231,7 +232,7 @@ static void print_matrix(const mtb_grid *g, cell_fig fig, bool with_cv, bool wit
       if (fig(&g->cells[r][w], &v) && v < best[w]) best[w] = v;
   }
   for (size_t r = 0; r < g->nreps; r++)
-    if (rep_bytes(g, r, &b) && b < best_b) best_b = b;
+    if (rep_bytes(g, r, &b, NULL) && b < best_b) best_b = b;
   for (size_t r = 0; r < g->nreps; r++) {
     printf("%-*s", (int)rw, g->specs[r]);
     for (size_t w = 0; w < g->nwls; w++) {
@@ -256,7 +257,7 @@ static void print_matrix(const mtb_grid *g, cell_fig fig, bool with_cv, bool wit
     }
     if (with_mem) {
       char num[32] = "- ";
-      if (rep_bytes(g, r, &b)) snprintf(num, sizeof num, "%.1f%s", b, b == best_b ? "*" : " ");
+      if (rep_bytes(g, r, &b, NULL)) snprintf(num, sizeof num, "%.1f%s", b, b == best_b ? "*" : " ");
       printf(" %10s", num);
     }
     if (mem) {
@@ -305,9 +306,13 @@ static void print_throughput_p99(const mtb_grid *g) {
 
 static void print_grid(const mtb_grid *g) {
   bool cv = any_cv(g);
+  const char *from = "fillrandom";
+  double b;
+  for (size_t r = 0; r < g->nreps && !rep_bytes(g, r, &b, &from); r++) {
+  }
   printf("\nns/op, median of each cell's runs (lower is better; * best in column, "
-         "~ capped by --cap)%s; B/entry after fillrandom (raw data is %zu B)\n",
-         cv ? ", then the coefficient of variation of its ops/s" : "",
+         "~ capped by --cap)%s; B/entry after %s (raw data is %zu B)\n",
+         cv ? ", then the coefficient of variation of its ops/s" : "", from,
          g->cfg.key_size + g->cfg.value_size + 8);
   print_matrix(g, fig_ns, true, true);
   if (any_mem(g)) {
@@ -554,7 +559,7 @@ static void verdict_table(const mtb_grid *g) {
          "ns/op over %zu workloads)",
          win, score[j] / score[0], g->specs[cand[j]], g->nwls);
   double b0, bj;
-  if (rep_bytes(g, cand[0], &b0) && rep_bytes(g, cand[j], &bj))
+  if (rep_bytes(g, cand[0], &b0, NULL) && rep_bytes(g, cand[j], &bj, NULL))
     printf(", %.2fx its memory (%.1f vs %.1f B/entry)", b0 / bj, b0, bj);
   printf("; it wins %d of %zu columns", wins[0], g->nwls);
   if (j != 1) printf("; runner-up %s is %.2fx slower", g->specs[cand[1]], score[1] / score[0]);
@@ -750,7 +755,7 @@ static int write_plot_data(const mtb_grid *g, const char *dir) {
   fprintf(f, "rep B/entry\n");
   for (size_t r = 0; r < g->nreps; r++) {
     double b;
-    if (rep_bytes(g, r, &b)) fprintf(f, "%s %.2f\n", g->specs[r], b);
+    if (rep_bytes(g, r, &b, NULL)) fprintf(f, "%s %.2f\n", g->specs[r], b);
     else fprintf(f, "%s -\n", g->specs[r]);
   }
   return fclose(f) ? -1 : 0;
