@@ -218,34 +218,37 @@ static void print_tables(const mtb_sweep *s, mtb_grid *const *grids) {
   size_t vw = strlen(s->param);
   for (size_t k = 0; k < s->nvalues; k++)
     if (strlen(s->values[k]) > vw) vw = strlen(s->values[k]);
-  size_t cw = 26; /* "ops/s   p99 ns  B/entry" per rep */
+  size_t cw = 31; /* "ops/s  CV  p99  B/e" per rep */
   for (size_t r = 0; r < g0->nreps; r++)
     if (strlen(label(s, g0->specs[r], lb, sizeof lb)) > cw) cw = strlen(lb);
   for (size_t w = 0; w < g0->nwls; w++) {
-    printf("\nsweep %s, %s: ops/s (median), p99 ns (every op), B/entry (library)\n", s->param,
-           grids[0]->wl_names[w]);
+    printf("\nsweep %s, %s: ops/s (median) and its CV, p99 ns (every op), B/entry (library)\n",
+           s->param, grids[0]->wl_names[w]);
     printf("%-*s", (int)vw, s->param);
     for (size_t r = 0; r < g0->nreps; r++) {
       printf("  %-*.*s", (int)cw, (int)cw, label(s, g0->specs[r], lb, sizeof lb));
     }
     printf("\n%-*s", (int)vw, "");
-    for (size_t r = 0; r < g0->nreps; r++) printf("  %9s %8s %7s", "ops/s", "p99", "B/e");
+    for (size_t r = 0; r < g0->nreps; r++)
+      printf("  %*s %4s %8s %7s", (int)cw - 22, "ops/s", "CV", "p99", "B/e");
     printf("\n");
     for (size_t k = 0; k < s->nvalues; k++) {
       const mtb_grid *g = grids[k];
       printf("%-*s", (int)vw, s->values[k]);
       for (size_t r = 0; r < g->nreps; r++) {
         const mtb_cell *c = &g->cells[r][w];
-        double ops, p99, b;
-        char a[32] = "-", p[32] = "-", m[32] = "-";
+        double ops, p99, b, cv;
+        char a[32] = "-", v[16] = "-", p[32] = "-", m[32] = "-";
         if (mtb_cell_median(c, NULL, &ops, &b)) {
           fmt_num(a, sizeof a, ops);
+          if (c->nruns > 1 && mtb_cell_cv(c, NULL, &cv))
+            snprintf(v, sizeof v, "%.0f%%", cv * 100 > 999 ? 999 : cv * 100);
           if (mtb_cell_lat(c, WL_OP_KINDS, 2, &p99)) fmt_num(p, sizeof p, p99);
           if (b > 0) snprintf(m, sizeof m, "%.1f", b);
         } else if (c->error[0]) {
           snprintf(a, sizeof a, "ERR");
         }
-        printf("  %9s %8s %7s", a, p, m);
+        printf("  %*s %4s %8s %7s", (int)cw - 22, a, v, p, m);
       }
       printf("\n");
     }
