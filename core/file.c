@@ -23,25 +23,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A log file (mt_file_create_log) appends by copying into a shared
- * mapping of a LOG_WINDOW-byte window of the file, allocated before it is
- * mapped: once copied, the bytes are in the page cache -- in
- * the OS, as after write(2) -- so they survive a crash of the process, and
- * fdatasync makes them durable like written ones.  Space is taken before
- * any byte is copied, so ENOSPC fails an append cleanly.
- * The file is cut back to its logical size when it is closed; after a
- * crash the rest of the window reads as zeros, which the WAL reader takes
- * for the end (wal_format.h: type 0 is never a record). */
-enum { LOG_WINDOW = 1 << 20, LOG_CHUNK = 64 << 10 };
+/* A log file (mt_file_create_log) appends by copying into one shared
+ * mapping of the file from offset 0, grown ahead of the append point
+ * (posix_fallocate, then mremap): once copied, the bytes are in the page
+ * cache -- in the OS, as after write(2) -- so they survive a crash of the
+ * process, and fdatasync makes them durable like written ones.  Space is
+ * allocated before a byte is copied into it, so ENOSPC fails an append
+ * cleanly, and a page never needs a block when it is first written (which
+ * would raise SIGBUS on a full disk).  The file is cut to its data when it
+ * is closed; after a crash the rest of it reads as zeros (or, in a reused
+ * log, as records of an older segment), which the WAL reader takes for the
+ * end.  A reused log (mt_file_log_reuse) writes over pages mapped and
+ * written before: on a VM the first write to a page costs microseconds, a
+ * copy into a page written before costs nanoseconds.  Its old bytes never
+ * directly follow the data: LOG_ZEROS zero bytes are written after every
+ * append before the append's own bytes -- more than a WAL record header
+ * (11) plus a block's zero padding (< 11) -- so a reader meets zeros where
+ * the data ends, then only records of another segment. */
+enum { LOG_STEP = 1 << 20, LOG_CHUNK = 64 << 10, LOG_ZEROS = 32 };
 
 struct mt_file {
   int fd;
   uint64_t size;
   char *path;
-  bool log;         /* appends go through the mapped window */
-  uint8_t *map;     /* the window, or NULL */
-  uint64_t map_off; /* file offset of map[0], a multiple of LOG_WINDOW */
-  uint64_t ready;   /* the window's pages below this offset are writable */
+  bool log;        /* appends go through the mapping */
+  uint8_t *map;    /* the mapping of [0, map_len), or NULL */
+  size_t map_len;  /* a multiple of LOG_STEP; the file is at least as long */
+  uint64_t ready;  /* pages below this offset were made writable */
 };
 
 static _Atomic(const mt_file_fault *) fault_hook;
@@ -100,75 +108,64 @@ int mt_file_create_log(mt_file **out, const char *path) {
   return rc;
 }
 
-/* Maps the window holding file offset `off`, allocating its blocks first:
- * ENOSPC fails here, before a byte is copied, and a page of the window
- * never needs a block when it is first written (which would raise SIGBUS
- * on a full disk). */
-static int log_window(mt_file *f, uint64_t off) {
-  if (f->map) munmap(f->map, LOG_WINDOW);
-  f->map = NULL;
-  uint64_t start = off - off % LOG_WINDOW;
-  int err = posix_fallocate(f->fd, (off_t)start, LOG_WINDOW);
+/* Grows the mapping (and the file's allocated space) to cover `end`:
+ * by a quarter at least, in LOG_STEP multiples. */
+static int log_grow(mt_file *f, uint64_t end) {
+  size_t len = f->map_len + (f->map_len / 4 > LOG_STEP ? f->map_len / 4 : LOG_STEP);
+  if (len < end) len = (size_t)end;
+  len = (len + LOG_STEP - 1) / LOG_STEP * LOG_STEP;
+  int err = posix_fallocate(f->fd, (off_t)f->map_len, (off_t)(len - f->map_len));
   if (err) return io_error("fallocate", f->path, err);
-  void *p = mmap(NULL, LOG_WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, (off_t)start);
+  void *p = f->map ? mremap(f->map, f->map_len, len, MREMAP_MAYMOVE)
+                   : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
   if (p == MAP_FAILED) return io_error("mmap", f->path, errno);
   f->map = p;
-  f->map_off = f->ready = start;
+  f->map_len = len;
   return MT_OK;
 }
 
 /* Makes the pages up to `end` writable ahead of the copies, LOG_CHUNK bytes
- * per call, rather than with a write fault per page (costly in a VM).  A
- * page made ready holds zeros and is dirty: a chunk, not the window, so a
- * sync writes at most a chunk of zeros beyond the data.  Advice: on an old
- * kernel the copies fault the pages in. */
+ * per call, rather than with a write fault per page.  A page made ready
+ * holds zeros and is dirty: a chunk, not the mapping, so a sync writes at
+ * most a chunk of zeros beyond the data.  Advice: on an old kernel the
+ * copies fault the pages in. */
 static void log_ready(mt_file *f, uint64_t end) {
 #ifdef MADV_POPULATE_WRITE
   while (f->ready < end) {
-    size_t n = f->map_off + LOG_WINDOW - f->ready;
-    if (n > LOG_CHUNK) n = LOG_CHUNK;
-    madvise(f->map + (f->ready - f->map_off), n, MADV_POPULATE_WRITE);
+    size_t n = f->map_len - f->ready < LOG_CHUNK ? (size_t)(f->map_len - f->ready) : LOG_CHUNK;
+    madvise(f->map + f->ready, n, MADV_POPULATE_WRITE);
     f->ready += n;
   }
 #else
-  (void)f;
-  (void)end;
+  f->ready = end;
 #endif
 }
 
+/* Copies n bytes at the append point.  The LOG_ZEROS bytes after them are
+ * zeroed first: a reused log's old bytes never directly follow the data. */
 static int log_copy(mt_file *f, const uint8_t *p, size_t n) {
-  while (n) {
-    if (!f->map || f->size < f->map_off || f->size >= f->map_off + LOG_WINDOW) {
-      int rc = log_window(f, f->size);
-      if (rc) return rc;
-    }
-    size_t at = (size_t)(f->size - f->map_off), k = LOG_WINDOW - at;
-    if (k > n) k = n;
-    if (f->size + k > f->ready) log_ready(f, f->size + k);
-    memcpy(f->map + at, p, k);
-    f->size += k;
-    p += k;
-    n -= k;
+  uint64_t end = f->size + n + LOG_ZEROS;
+  if (end > f->map_len) {
+    int rc = log_grow(f, end);
+    if (rc) return rc;
   }
+  if (end > f->ready) log_ready(f, end);
+  memset(f->map + f->size + n, 0, LOG_ZEROS);
+  memcpy(f->map + f->size, p, n);
+  f->size += n;
   return MT_OK;
 }
 
 /* A log file cut back to `size`: the bytes past it become zeros again. */
 static int log_cut(mt_file *f, uint64_t size) {
-  static const uint8_t zeros[4096];
-  for (uint64_t at = size; at < f->size;) {
-    size_t n = f->size - at < sizeof zeros ? (size_t)(f->size - at) : sizeof zeros;
-    if (f->map && at >= f->map_off && at + n <= f->map_off + LOG_WINDOW) {
-      memset(f->map + (at - f->map_off), 0, n);
-    } else {
-      ssize_t w = pwrite(f->fd, zeros, n, (off_t)at);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return io_error("write", f->path, w < 0 ? errno : ENOSPC);
-      n = (size_t)w;
-    }
-    at += n;
-  }
+  memset(f->map + size, 0, (size_t)(f->size - size));
   f->size = size;
+  return MT_OK;
+}
+
+int mt_file_log_reuse(mt_file *f) {
+  if (!f->log) return mt_set_error(MT_EINVAL, "%s is not a log", f->path);
+  f->size = 0;
   return MT_OK;
 }
 
@@ -234,9 +231,8 @@ int mt_file_sync(mt_file *f) {
 int mt_file_truncate(mt_file *f, uint64_t size) {
   int err = injected(MT_FOP_TRUNCATE, f->path, NULL);
   if (err) return io_error("ftruncate", f->path, err);
-  if (f->log && size <= f->size) return log_cut(f, size); /* the window stays */
-  if (f->log && f->map) munmap(f->map, LOG_WINDOW);
-  if (f->log) f->map = NULL;
+  if (f->log && size > f->size) return io_error("ftruncate", f->path, EINVAL); /* only cut back */
+  if (f->log) return log_cut(f, size); /* the mapping stays */
   if (ftruncate(f->fd, (off_t)size) != 0) return io_error("ftruncate", f->path, errno);
   if (lseek(f->fd, (off_t)size, SEEK_SET) < 0) return io_error("lseek", f->path, errno);
   f->size = size;
@@ -250,7 +246,7 @@ int mt_file_close(mt_file *f) {
   if (!f) return MT_OK;
   int err = injected(MT_FOP_CLOSE, f->path, NULL);
   int rc = MT_OK;
-  if (f->map) munmap(f->map, LOG_WINDOW);
+  if (f->map) munmap(f->map, f->map_len);
   if (f->log && ftruncate(f->fd, (off_t)f->size) != 0) rc = io_error("ftruncate", f->path, errno);
   if (close(f->fd) != 0 && !rc) rc = io_error("close", f->path, errno);
   if (!rc && err) rc = io_error("close", f->path, err);

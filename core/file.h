@@ -57,8 +57,11 @@ int mt_file_open_read(mt_file **out, const char *path);
 /* Creates (or truncates) a log: a file of many small appends, each a copy
  * into a shared mapping of preallocated space (file.c says how), which
  * is in the OS when the call returns, as after write(2).  Its size on disk
- * runs up to 1 MiB ahead of mt_file_size (zeros) until it is closed. */
+ * runs ahead of mt_file_size (zeros) until it is closed, when it is cut. */
 int mt_file_create_log(mt_file **out, const char *path);
+/* Moves a log's append point back to 0 to write it again from the start
+ * (over its old bytes, with its mapping kept); MT_EINVAL if f is no log. */
+int mt_file_log_reuse(mt_file *f);
 /* Appends all n bytes (retrying short writes) or fails with MT_EIO. */
 int mt_file_append(mt_file *f, const void *buf, size_t n);
 /* Reads up to n bytes at the current position; *got 0 at end of file. */

@@ -82,6 +82,13 @@
  *     never reached the disk): recovery drops blank segments, and a gap in
  *     the numbers before a PREV_UNSYNCED segment is judged by its base_seq
  *     as in invariant 7 rather than failing the open.
+ *  9. Recycling (MT_SYNC_NONE): the flush thread keeps a retired segment's
+ *     log open (parked); once the segment is obsolete its file is renamed
+ *     to RECYCLED_NAME instead of unlinked (an open removes it), and the next freeze
+ *     writes the new segment over it from offset 0 through the same
+ *     mapping, so its pages are written without first-touch faults.  The
+ *     old bytes past the new data are records of another segment number:
+ *     the reader never takes them for this segment's (wal_format.h).
  */
 #include "store_int.h"
 
@@ -111,6 +118,9 @@ static int check_slice(const char *fn, const char *what, mt_slice s) {
     return mt_set_error(MT_EINVAL, "%s: %s is %zu bytes; the limit is %u", fn, what, s.len, UINT32_MAX);
   return MT_OK;
 }
+
+/* The log of an obsolete segment kept for the next one (invariant 9). */
+#define RECYCLED_NAME "recycled-wal.tmp"
 
 static void seg_path(const mt_store *s, char *buf, uint64_t number, const char *suffix) {
   char name[MT_WAL_NAME_MAX];
@@ -217,8 +227,8 @@ static int collect(void *ctx, const char *name) {
   seglist *l = ctx;
   uint64_t n;
   if (ends_with(name, "wal-", ".log.tmp") || ends_with(name, "run-", ".sst.tmp") ||
-      !strcmp(name, "FLUSHED.tmp")) {
-    char path[PATH_CAP]; /* an unfinished rewrite, run or record: never live */
+      !strcmp(name, "FLUSHED.tmp") || !strcmp(name, RECYCLED_NAME)) {
+    char path[PATH_CAP]; /* an unfinished rewrite, run or record, a log to reuse: never live */
     snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
     return mt_path_remove(path);
   }
@@ -751,6 +761,16 @@ int mt_store_close(mt_store *s) {
     rc = mt_wal_writer_close(s->retired);
     s->retired = NULL;
   }
+  int prc = mt_file_close(s->parked); /* its segment is live: cut to its data */
+  if (!rc) rc = prc;
+  s->parked = NULL;
+  if (s->recycled) {
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s", mt_file_path(s->recycled));
+    mt_file_close(s->recycled);
+    mt_path_remove(path);
+    s->recycled = NULL;
+  }
   if (s->wal) {
     int src = s->failed ? MT_OK : mt_wal_writer_sync(s->wal);
     if (!rc) rc = src;
@@ -997,7 +1017,11 @@ void mt_store_run_path_(const mt_store *s, char *buf, uint64_t number, const cha
   snprintf(buf, PATH_CAP, "%s/%s%s", s->dir, name, suffix);
 }
 
-int mt_store_remove_segments_(mt_store *s, uint64_t from, uint64_t to) { return remove_segments(s, from, to); }
+static void recycle_parked(mt_store *s);
+int mt_store_remove_segments_(mt_store *s, uint64_t from, uint64_t to) {
+  if (s->parked && s->parked_n >= from && s->parked_n < to) recycle_parked(s);
+  return remove_segments(s, from, to);
+}
 int mt_store_exclusive_begin_(mt_store *s, waiter *w) { return exclusive_begin(s, w); }
 void mt_store_exclusive_end_(mt_store *s, waiter *w) { exclusive_end(s, w); }
 
@@ -1010,9 +1034,70 @@ static void fail_locked(mt_store *s, int rc) {
   pthread_mutex_unlock(&s->mu);
 }
 
-void mt_store_close_retired_(mt_store *s, mt_wal_writer *retired) {
+static void close_retired(mt_store *s, mt_wal_writer *retired) {
   int rc = mt_wal_writer_close(retired);
   if (rc) fail_locked(s, rc);
+}
+
+void mt_store_park_retired_(mt_store *s, mt_wal_writer *retired) {
+  if (s->parked) {
+    close_retired(s, retired);
+    return;
+  }
+  s->parked_n = mt_wal_writer_number(retired);
+  s->parked = mt_wal_writer_release(retired);
+}
+
+/* The parked log's segment is obsolete: it becomes the recycled log (under
+ * its .tmp name, so an open removes it), or is closed when one is there. */
+static void recycle_parked(mt_store *s) {
+  mt_file *f = s->parked;
+  s->parked = NULL;
+  char path[PATH_CAP];
+  snprintf(path, sizeof path, "%s/" RECYCLED_NAME, s->dir);
+  pthread_mutex_lock(&s->view_mu);
+  bool room = !s->recycled;
+  pthread_mutex_unlock(&s->view_mu);
+  if (room && mt_file_rename(f, path) == MT_OK) {
+    pthread_mutex_lock(&s->view_mu);
+    s->recycled = f;
+    pthread_mutex_unlock(&s->view_mu);
+    return;
+  }
+  mt_file_close(f); /* its name goes with the segment's */
+}
+
+/* A segment for a MT_SYNC_NONE freeze (invariant 8): written over the
+ * recycled log when there is one (invariant 9), else a new file; no sync.
+ * On failure nothing is left behind. */
+static int lazy_segment(mt_store *s, uint64_t number, mt_wal_writer **out) {
+  pthread_mutex_lock(&s->view_mu);
+  mt_file *log = s->recycled;
+  s->recycled = NULL;
+  pthread_mutex_unlock(&s->view_mu);
+  char path[PATH_CAP];
+  seg_path(s, path, number, "");
+  if (log) {
+    mt_wal_header h = {MT_WAL_VERSION, number, load_visible(s), MT_WAL_FLAG_PREV_UNSYNCED,
+                       {s->cmp_name, strlen(s->cmp_name)}};
+    if (mt_wal_writer_reuse(out, log, path, &h) == MT_OK) return MT_OK;
+    char old[PATH_CAP]; /* a new file instead */
+    snprintf(old, sizeof old, "%s", mt_file_path(log));
+    mt_file_close(log);
+    mt_path_remove(old);
+  }
+  int rc = new_segment(s, number, MT_WAL_FLAG_PREV_UNSYNCED, false, out);
+  if (!rc) rc = mt_wal_writer_rename(*out, path);
+  if (rc && *out) {
+    saved_error e;
+    save_error(&e);
+    snprintf(path, sizeof path, "%s", mt_wal_writer_path(*out));
+    mt_wal_writer_close(*out);
+    mt_path_remove(path);
+    *out = NULL;
+    restore_error(&e, rc);
+  }
+  return rc;
 }
 
 /* The segment the last MT_SYNC_NONE freeze retired, if the flush thread
@@ -1055,17 +1140,12 @@ int mt_store_switch_memtable_(mt_store *s) {
   bool lazy = s->sync == MT_SYNC_NONE && s->dir;
   if (lazy) {
     mt_wal_writer *left = take_retired(s);
-    if (left) mt_store_close_retired_(s, left);
+    if (left) close_retired(s, left);
   }
   if (s->dir && !lazy) rc = mt_wal_writer_sync(s->wal);
   if (rc) fail_locked(s, rc);
   uint64_t number = s->dir ? mt_wal_writer_number(s->wal) + 1 : 0;
-  if (s->dir && !rc) rc = new_segment(s, number, lazy ? MT_WAL_FLAG_PREV_UNSYNCED : 0, !lazy, &w);
-  if (lazy && !rc) {
-    char path[PATH_CAP];
-    seg_path(s, path, number, "");
-    rc = mt_wal_writer_rename(w, path);
-  }
+  if (s->dir && !rc) rc = lazy ? lazy_segment(s, number, &w) : new_segment(s, number, 0, true, &w);
   if (!rc) rc = mt_memtable_freeze(s->active);
   if (rc) {
     saved_error e;

@@ -5,8 +5,8 @@
  * once there are more than max_runs, beside the flushes, so writers never
  * wait for a merge; plus mt_store_flush.
  *
- * Before any flush, the thread closes the segment a MT_SYNC_NONE freeze
- * left behind (store.c invariant 8).
+ * Before any flush, the thread takes the segment a MT_SYNC_NONE freeze
+ * left behind (store.c invariants 8 and 9).
  *
  * The default sink (no options.sink, a dir) writes one sorted run per
  * memtable: run-<n>.sst.tmp is written, read back and verified
@@ -314,7 +314,7 @@ static void *flusher(void *arg) {
       mt_wal_writer *retired = s->retired;
       s->retired = NULL;
       pthread_mutex_unlock(&s->view_mu);
-      mt_store_close_retired_(s, retired);
+      mt_store_park_retired_(s, retired);
       pthread_mutex_lock(&s->view_mu);
       continue;
     }
@@ -332,9 +332,11 @@ static void *flusher(void *arg) {
     s->kick = false;
     if (s->nimm) {
       frozen f = s->imm[0];
+      s->flushing = true;
       pthread_mutex_unlock(&s->view_mu);
       int rc = flush_one(s, f);
       pthread_mutex_lock(&s->view_mu);
+      s->flushing = false;
       if (rc) {
         s->flush_errors++;
         s->err_gen++;
@@ -422,7 +424,8 @@ int mt_store_flush(mt_store *s) {
   mt_store_exclusive_end_(s, &w);
   if (!rc) {
     pthread_mutex_lock(&s->view_mu);
-    while (s->nimm && s->err_gen == gen) pthread_cond_wait(&s->room_cv, &s->view_mu);
+    /* until the last flush also removed its segments */
+    while ((s->nimm || s->flushing) && s->err_gen == gen) pthread_cond_wait(&s->room_cv, &s->view_mu);
     if (s->nimm) rc = mt_set_error(s->flush_rc, "mt_store_flush: %s", s->flush_msg);
     pthread_mutex_unlock(&s->view_mu);
   }

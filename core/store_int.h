@@ -69,18 +69,22 @@ struct mt_store {
   size_t nruns, runs_cap;
   bool stop;                /* close: drain what flushes, then exit */
   bool kick;                /* mt_store_flush: retry now, skip the backoff */
+  bool flushing;            /* the flush thread is in a flush (through its segments' removal) */
   uint64_t err_gen;         /* failed flush attempts so far */
   int flush_rc;             /* status of the last failed attempt */
   char flush_msg[256];      /* and its message */
   uint64_t stalls, stall_ns, flush_errors, merges;
   uint64_t next_run;        /* number of the next run file */
   mt_wal_writer *retired;   /* a segment a MT_SYNC_NONE freeze left, to close */
+  mt_file *recycled;        /* an obsolete segment's log, to write the next one over */
 
   pthread_mutex_t flush_mu; /* serialises mt_store_flush and close */
   _Atomic bool closing; /* a merge in progress gives up (relaxed: only a hint) */
   pthread_t thread, merger;
   bool thread_started, merger_started;
   uint64_t covered_seq; /* every seq <= it is in the runs (or the user sink) */
+  mt_file *parked;      /* the flush thread's: a retired segment's log, kept open */
+  uint64_t parked_n;    /* and its segment number */
 
   _Atomic uint64_t visible_seq;
   _Atomic uint64_t segment; /* number of the segment written now (stats) */
@@ -103,9 +107,10 @@ void mt_store_exclusive_end_(mt_store *s, waiter *w);
 /* REQUIRES: the head of the queue.  The active memtable joins the frozen
  * list (newest), a new memtable and a new segment take its place. */
 int mt_store_switch_memtable_(mt_store *s);
-/* Closes a segment a MT_SYNC_NONE freeze retired (the flush thread's
- * part of the freeze); a failure fails the store for good. */
-void mt_store_close_retired_(mt_store *s, mt_wal_writer *retired);
+/* The flush thread's part of a MT_SYNC_NONE freeze: keeps the retired
+ * segment's log open for reuse once the segment is obsolete (store.c
+ * invariant 9), or closes it; a failure fails the store for good. */
+void mt_store_park_retired_(mt_store *s, mt_wal_writer *retired);
 const mt_comparator *mt_store_cmp_(const mt_store *s);
 
 /* store_flush.c */

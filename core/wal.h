@@ -78,6 +78,14 @@ typedef struct mt_wal_writer mt_wal_writer;
 /* Creates the segment at path (truncating), frames the header record and
  * writes it; the caller syncs the file and the directory. */
 int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_header *h);
+/* A writer for segment h->number over `log`, the file of an older segment
+ * (released by mt_wal_writer_release, now obsolete): it is written again
+ * from its start -- the header first, over the old bytes, whose records
+ * carry another segment's number and so are never read as this one's --
+ * then renamed to path.  On failure the log stays the caller's. */
+int mt_wal_writer_reuse(mt_wal_writer **out, mt_file *log, const char *path, const mt_wal_header *h);
+/* Frees the writer but not its file, which it returns, open. */
+mt_file *mt_wal_writer_release(mt_wal_writer *w);
 /* Frames one logical record into the pending buffer (no I/O).  addv
  * frames the concatenation of n pieces as one record. */
 int mt_wal_writer_add(mt_wal_writer *w, const void *payload, size_t len);

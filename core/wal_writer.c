@@ -224,6 +224,39 @@ int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_heade
   return MT_OK;
 }
 
+int mt_wal_writer_reuse(mt_wal_writer **out, mt_file *log, const char *path, const mt_wal_header *h) {
+  *out = NULL;
+  if (h->cmp_name.len > UINT16_MAX)
+    return mt_set_error(MT_EINVAL, "comparator name of %zu bytes is too long for the WAL", h->cmp_name.len);
+  mt_wal_writer *w = mt_calloc(1, sizeof *w);
+  uint8_t *hdr = w ? mt_malloc(MT_WAL_HEADER_FIXED + h->cmp_name.len) : NULL;
+  if (!hdr) {
+    mt_free(w);
+    return MT_ENOMEM;
+  }
+  w->number = h->number;
+  w->file = log;
+  int rc = mt_file_log_reuse(log);
+  if (!rc) rc = mt_wal_writer_add(w, hdr, mt_wal_encode_header(hdr, h));
+  if (!rc) rc = mt_wal_writer_flush(w);
+  if (!rc) rc = mt_file_rename(log, path);
+  mt_free(hdr);
+  if (rc) {
+    mt_free(w->pending);
+    mt_free(w);
+    return rc; /* the log stays the caller's */
+  }
+  *out = w;
+  return MT_OK;
+}
+
+mt_file *mt_wal_writer_release(mt_wal_writer *w) {
+  mt_file *f = w->file;
+  mt_free(w->pending);
+  mt_free(w);
+  return f;
+}
+
 uint64_t mt_wal_writer_offset(const mt_wal_writer *w) { return w->offset - w->pending_len; }
 uint64_t mt_wal_writer_number(const mt_wal_writer *w) { return w->number; }
 int mt_wal_writer_rename(mt_wal_writer *w, const char *path) { return mt_file_rename(w->file, path); }

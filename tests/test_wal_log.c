@@ -4,13 +4,15 @@
  *  - a segment read while its writer is still open (what a crash leaves:
  *    data, then the zeros of the window) gives every record and a clean
  *    end, with no damage reported;
- *  - records across several windows (1 MiB each) read back byte for byte;
+ *  - records across several growths of the mapping read back byte for byte;
  *  - close cuts the file to exactly the bytes written;
  *  - a torn group cut back by the writer (a short write then ENOSPC from
  *    the file layer's hook) leaves zeros, not the torn bytes, so the
  *    reader ends cleanly before it;
  *  - a child killed with SIGKILL after its appends returned: every
- *    appended record is in the file (the bytes were in the OS).
+ *    appended record is in the file (the bytes were in the OS);
+ *  - a log reused for a newer segment reads as that segment's records
+ *    only, its older bytes after them ending it cleanly.
  * Files live in a mkdtemp directory removed at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -110,7 +112,7 @@ static void records_across_windows(void **state) {
   (void)state;
   mt_wal_writer *w;
   assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
-  append_records(w, 9000); /* about 3.2 MB: four windows */
+  append_records(w, 9000); /* about 3.2 MB: the mapping grows three times */
   uint64_t written = mt_wal_writer_offset(w);
   assert_true(written > 3u << 20);
   expect_records(9000); /* while open: the last window's zeros end it */
@@ -177,8 +179,93 @@ static void killed_writer_keeps_every_append(void **state) {
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_true(WIFSIGNALED(st));
-  assert_true(disk_size() % (1u << 20) == 0); /* whole windows: never cut */
+  assert_true(disk_size() % (1u << 20) == 0); /* whole steps of space: never cut */
   expect_records(3000);
+}
+
+/* A released log written again for another segment: the new records read
+ * back, then a clean end where the old segment's records begin (they carry
+ * its number); the mapping is kept, so the file stays as long until close
+ * cuts it to the new data. */
+static void reused_log_reads_only_its_own_records(void **state) {
+  (void)state;
+  mt_wal_writer *w;
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  append_records(w, 4000); /* about 1.4 MB */
+  uint64_t old_size = disk_size();
+  mt_file *log = mt_wal_writer_release(w);
+  char path2[160];
+  snprintf(path2, sizeof path2, "%s/seg10.log", dir);
+  static const mt_wal_header hdr10 = {MT_WAL_VERSION, 10, 0, 0, {"bytewise", 8}};
+  assert_int_equal(mt_wal_writer_reuse(&w, log, path2, &hdr10), MT_OK);
+  assert_int_equal(access(path, F_OK), -1); /* renamed */
+  uint8_t buf[800];
+  for (unsigned i = 0; i < 30; i++) {
+    fill(buf, record_size(i + 7), i + 7);
+    assert_int_equal(mt_wal_writer_add(w, buf, record_size(i + 7)), MT_OK);
+    assert_int_equal(mt_wal_writer_flush(w), MT_OK);
+  }
+  uint64_t written = mt_wal_writer_offset(w);
+  for (int pass = 0; pass < 2; pass++) { /* open (a crash's view), then closed */
+    mt_wal_reader *r;
+    assert_int_equal(mt_wal_reader_open(&r, path2, 10), MT_OK);
+    mt_slice pl;
+    uint64_t off;
+    assert_int_equal(mt_wal_reader_next(r, &pl, &off), MT_OK);
+    mt_wal_header h;
+    assert_int_equal(mt_wal_decode_header(pl, &h), MT_OK);
+    assert_int_equal(h.number, 10);
+    for (unsigned i = 0; i < 30; i++) {
+      assert_int_equal(mt_wal_reader_next(r, &pl, &off), MT_OK);
+      fill(buf, record_size(i + 7), i + 7);
+      assert_int_equal(pl.len, record_size(i + 7));
+      assert_memory_equal(pl.data, buf, pl.len);
+    }
+    assert_int_equal(mt_wal_reader_next(r, &pl, &off), MT_NOTFOUND);
+    assert_int_equal(mt_wal_reader_damage(r)->kind, MT_WAL_DMG_NONE);
+    mt_wal_reader_free(r);
+    if (pass == 0) {
+      struct stat st;
+      assert_int_equal(stat(path2, &st), 0);
+      assert_true((uint64_t)st.st_size >= old_size); /* the old bytes are still there */
+      assert_int_equal(mt_wal_writer_close(w), MT_OK);
+      assert_int_equal(stat(path2, &st), 0);
+      assert_int_equal((uint64_t)st.st_size, written);
+    }
+  }
+}
+
+/* The new data of a reused log ending 0..12 bytes before a block's end
+ * (where a reader skips the block's tail as padding and reads the next
+ * block's first header): still a clean end after it. */
+static void reused_log_ends_at_block_boundaries(void **state) {
+  (void)state;
+  mt_wal_writer *w;
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  append_records(w, 2000); /* old records over the first blocks */
+  static const size_t gaps[] = {0, 1, 5, 10, 11, 12};
+  static uint8_t big[MT_WAL_BLOCK];
+  memset(big, 0x5a, sizeof big);
+  for (unsigned g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+    mt_file *log = mt_wal_writer_release(w);
+    mt_wal_header h = {MT_WAL_VERSION, 20 + g, 0, 0, {"bytewise", 8}};
+    assert_int_equal(mt_wal_writer_reuse(&w, log, path, &h), MT_OK);
+    size_t fill_len = MT_WAL_BLOCK - (size_t)mt_wal_writer_offset(w) - MT_WAL_HEADER - gaps[g];
+    assert_int_equal(mt_wal_writer_add(w, big, fill_len), MT_OK);
+    assert_int_equal(mt_wal_writer_flush(w), MT_OK);
+    assert_int_equal(mt_wal_writer_offset(w), MT_WAL_BLOCK - gaps[g]);
+    mt_wal_reader *r;
+    assert_int_equal(mt_wal_reader_open(&r, path, 20 + g), MT_OK);
+    mt_slice pl;
+    uint64_t off;
+    assert_int_equal(mt_wal_reader_next(r, &pl, &off), MT_OK); /* header */
+    assert_int_equal(mt_wal_reader_next(r, &pl, &off), MT_OK);
+    assert_int_equal(pl.len, fill_len);
+    int rc = mt_wal_reader_next(r, &pl, &off);
+    if (rc != MT_NOTFOUND) fail_msg("gap %zu: %s (%s)", gaps[g], mt_strerror(rc), mt_last_error());
+    mt_wal_reader_free(r);
+  }
+  assert_int_equal(mt_wal_writer_close(w), MT_OK);
 }
 
 int main(void) {
@@ -187,6 +274,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(records_across_windows, setup, teardown),
       cmocka_unit_test_setup_teardown(torn_group_is_cut_back_to_zeros, setup, teardown),
       cmocka_unit_test_setup_teardown(killed_writer_keeps_every_append, setup, teardown),
+      cmocka_unit_test_setup_teardown(reused_log_reads_only_its_own_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(reused_log_ends_at_block_boundaries, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
