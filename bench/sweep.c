@@ -212,6 +212,12 @@ static const char *label(const mtb_sweep *s, const char *spec, char *buf, size_t
   return buf;
 }
 
+/* Workload w's name in a title: fillrandom_Nthreads when threads is swept
+ * (each row has its own T), else the name its cells carry. */
+static const char *wl_title(const mtb_sweep *s, const mtb_grid *g0, size_t w) {
+  return strcmp(s->param, "threads") ? g0->wl_names[w] : g0->wls[w]->name;
+}
+
 static void print_tables(const mtb_sweep *s, mtb_grid *const *grids) {
   char lb[256];
   const mtb_grid *g0 = grids[0];
@@ -223,7 +229,7 @@ static void print_tables(const mtb_sweep *s, mtb_grid *const *grids) {
     if (strlen(label(s, g0->specs[r], lb, sizeof lb)) > cw) cw = strlen(lb);
   for (size_t w = 0; w < g0->nwls; w++) {
     printf("\nsweep %s, %s: ops/s (median) and its CV, p99 ns (every op), B/entry (library)\n",
-           s->param, grids[0]->wl_names[w]);
+           s->param, wl_title(s, g0, w));
     printf("%-*s", (int)vw, s->param);
     for (size_t r = 0; r < g0->nreps; r++) {
       printf("  %-*.*s", (int)cw, (int)cw, label(s, g0->specs[r], lb, sizeof lb));
@@ -374,7 +380,7 @@ static int write_dat(const mtb_sweep *s, mtb_grid *const *grids, const char *dir
     }
     if (used < cap)
       used += (size_t)snprintf(blocks + used, cap - used, "%s%zu:%zu:%s", used ? " " : "", first,
-                               nb - first, w < g0->nwls ? g0->wl_names[w] : "memory");
+                               nb - first, w < g0->nwls ? wl_title(s, g0, w) : "memory");
   }
   return fclose(f) ? -1 : 0;
 }
