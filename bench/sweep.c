@@ -333,8 +333,9 @@ static int write_csv(const mtb_sweep *s, mtb_grid *const *grids, const char *dir
 }
 
 /* sweep_<param>.dat: gnuplot blocks (index i), first line a header; per
- * workload one block per rep ("k value ops/s p99 B/entry"), then one block
- * per rep of the memory probe ("k value lib_bpe rss_bpe budget_entries").
+ * workload one block per rep ("k value ops/s p99 B/entry"), then, when the
+ * memory probe ran (not --no-memory), one block per rep of it ("k value
+ * lib_bpe rss_bpe budget_entries").
  * blocks: "first:count:title ..." per panel, for sweep.gp. */
 static int write_dat(const mtb_sweep *s, mtb_grid *const *grids, const char *dir,
                      const char *fp, char *blocks, size_t cap, char *datpath, size_t pcap) {
@@ -346,8 +347,11 @@ static int write_dat(const mtb_sweep *s, mtb_grid *const *grids, const char *dir
   }
   const mtb_grid *g0 = grids[0];
   size_t nb = 0, used = 0;
+  bool mem = false;
+  for (size_t k = 0; k < s->nvalues; k++)
+    for (size_t r = 0; r < grids[k]->nreps; r++) mem |= grids[k]->mem[r].done;
   blocks[0] = 0;
-  for (size_t w = 0; w <= g0->nwls; w++) {
+  for (size_t w = 0; w < g0->nwls + mem; w++) {
     size_t first = nb;
     for (size_t r = 0; r < g0->nreps; r++) {
       char lb[256];
