@@ -1,9 +1,9 @@
 /* store_flush.c -- the store's background threads: the flush thread
  * flushes frozen memtables oldest first (IMMUTABLE -> FLUSHING -> FLUSHED)
  * through the sink, releases their WAL segments and retries failures with
- * a backoff; the merge thread (default sink only) folds the runs into one
- * once there are more than max_runs, beside the flushes, so writers never
- * wait for a merge; plus mt_store_flush.
+ * a backoff; the merge thread (default sink only) folds the newest runs
+ * into one once there are more than max_runs, beside the flushes, so
+ * writers never wait for a merge; plus mt_store_flush.
  *
  * Before any flush, the thread takes the segment a MT_SYNC_NONE freeze
  * left behind (store.c invariants 8 and 9).
@@ -42,10 +42,11 @@
  *     try waits a backoff (BACKOFF_MIN doubling to BACKOFF_MAX), cut short
  *     by mt_store_flush.  The store keeps accepting writes (until
  *     back-pressure holds them).
- *  4. A merge takes the oldest n runs (all there are), writes a new run
- *     holding every version of them, makes it durable, then replaces them
- *     in the list in one view_mu section (they are still the oldest n:
- *     flushes only append).  Readers holding old runs keep them (refs);
+ *  4. A merge takes the newest runs (merge_start says how many: a tiered
+ *     policy that leaves at most max_runs / 2), writes a new run holding
+ *     every version of them, makes it durable, then replaces them in the
+ *     list in one view_mu section (they are still in the same places:
+ *     flushes only append, and only the merge thread removes runs).  Readers holding old runs keep them (refs);
  *     the files are unlinked at once (the mappings stay valid).  Its
  *     number may exceed a flush's that holds newer seqs, so the list (and
  *     recovery's order) is by seqs, never by number; it names the range of
@@ -230,13 +231,27 @@ static int flush_one(mt_store *s, frozen f) {
 
 /* ---- merge ---------------------------------------------------------------------------- */
 
+/* The first of the runs a merge folds: the newest ones, enough of them to
+ * leave at most max_runs / 2 runs, and then every older run no bigger than
+ * what is folded so far.  So the runs left are each bigger than all newer
+ * ones together (sizes grow geometrically towards the oldest) and a byte
+ * is rewritten about log2(data / flush) times, not once per merge.
+ * REQUIRES: view_mu, nruns > max_runs. */
+static size_t merge_start(const mt_store *s) {
+  size_t keep = s->max_runs / 2, first = keep - 1; /* leaves keep - 1 + the merged one */
+  uint64_t bytes = 0;
+  for (size_t i = first; i < s->nruns; i++) bytes += mt_run_file_bytes(s->runs[i]);
+  while (first > 0 && mt_run_file_bytes(s->runs[first - 1]) <= bytes) bytes += mt_run_file_bytes(s->runs[--first]);
+  return first;
+}
+
 static int merge_runs(mt_store *s) {
   pthread_mutex_lock(&s->view_mu);
-  size_t n = s->nruns;
+  size_t first = merge_start(s), n = s->nruns - first;
   mt_run **in = mt_malloc(n * sizeof *in);
   uint64_t number = s->next_run++;
   if (in) {
-    memcpy(in, s->runs, n * sizeof *in);
+    memcpy(in, s->runs + first, n * sizeof *in);
     for (size_t i = 0; i < n; i++) mt_run_ref(in[i]);
   }
   pthread_mutex_unlock(&s->view_mu);
@@ -277,8 +292,10 @@ static int merge_runs(mt_store *s) {
   if (!rc) rc = mt_dir_sync(s->dir);
   if (!rc) {
     pthread_mutex_lock(&s->view_mu);
-    s->runs[0] = out; /* the inputs are still the oldest n: flushes only append */
-    memmove(s->runs + 1, s->runs + n, (s->nruns - n) * sizeof *s->runs);
+    /* the inputs are still at first .. first + n - 1: flushes only append,
+     * and this thread alone removes runs */
+    s->runs[first] = out;
+    memmove(s->runs + first + 1, s->runs + first + n, (s->nruns - first - n) * sizeof *s->runs);
     s->nruns -= n - 1;
     s->merges++;
     pthread_mutex_unlock(&s->view_mu);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../core/file.h"
+#include "../core/run.h"
 #include "support.h"
 
 enum { NK = 3000 };
@@ -237,6 +238,54 @@ static void freeze_flush_merge_reopen(void **state) {
   assert_int_equal(mt_store_close(s), MT_OK);
 }
 
+/* Tiered merges (store_flush.c invariant 4): past max_runs the newest runs
+ * are folded, leaving at most max_runs / 2; once the writes stop the run
+ * count settles at max_runs or fewer, the oldest run is the biggest, and
+ * the last merges left it alone: a merge does not rewrite the oldest data
+ * each time. */
+static void tiered_merges_keep_runs_bounded(void **state) {
+  mt_store *s = open_small(16 << 10, 4);
+  unsigned seed = 11;
+  for (int i = 0; i < 20000; i++) put(s, rand_r(&seed) % NK, i);
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  struct mt_store_stats st;
+  for (int t = 0; t < 1000; t++) { /* the merge thread catches up */
+    assert_int_equal(mt_store_stats(s, &st), MT_OK);
+    if (st.runs <= 4) break;
+    usleep(10000);
+  }
+  assert_true(st.runs <= 4);
+  assert_true(st.merges >= 3);
+  assert_true(st.flushes >= 40);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  /* the oldest run (by seqs) is the biggest, and a later merge left it
+   * alone: a merged run (it names inputs) holds newer seqs */
+  DIR *dd = opendir(dir);
+  struct dirent *e;
+  uint64_t oldest_seq = UINT64_MAX, oldest_bytes = 0, most = 0, newest_merged_seq = 0;
+  while ((e = readdir(dd))) {
+    uint64_t n;
+    if (!mt_run_parse_name(e->d_name, &n)) continue;
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    mt_run *r;
+    assert_int_equal(mt_run_open(&r, p, NULL), MT_OK);
+    const mt_run_props *pr = mt_run_props_of(r);
+    uint64_t bytes = mt_run_file_bytes(r);
+    if (pr->min_seq < oldest_seq) oldest_seq = pr->min_seq, oldest_bytes = bytes;
+    if (bytes > most) most = bytes;
+    if (pr->last_input && pr->min_seq > newest_merged_seq) newest_merged_seq = pr->min_seq;
+    mt_run_unref(r);
+  }
+  closedir(dd);
+  assert_int_equal(oldest_bytes, most);
+  assert_true(newest_merged_seq > oldest_seq);
+  s = open_small(16 << 10, 4);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
 /* An iterator keeps its view while writes, flushes and merges go on. */
 static void iterator_is_stable(void **state) {
   mt_store *s = open_small(32 << 10, 2);
@@ -404,6 +453,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(options_are_checked, setup, teardown),
       cmocka_unit_test_setup_teardown(freeze_flush_merge_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(tiered_merges_keep_runs_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(iterator_is_stable, setup, teardown),
       cmocka_unit_test_setup_teardown(several_memtables_over_one_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
