@@ -322,6 +322,14 @@ static void deadline_after(struct timespec *ts, uint64_t ns) {
   ts->tv_nsec = (long)(t % 1000000000u);
 }
 
+/* True while a flush must wait for a merge: 2 x max_runs runs are live and
+ * the merge thread is at work (not stopped, its last try did not fail).
+ * Writers then stall as frozen memtables pile up (max_immutable), as
+ * RocksDB stops writes at level0_stop_writes_trigger. REQUIRES: view_mu. */
+static bool runs_full(const mt_store *s) {
+  return !s->sink && s->dir && !s->stop && !s->merge_failed && s->nruns >= 2 * (size_t)s->max_runs;
+}
+
 static void *flusher(void *arg) {
   mt_store *s = arg;
   uint64_t backoff = 0;
@@ -345,6 +353,10 @@ static void *flusher(void *arg) {
       struct timespec ts;
       deadline_after(&ts, backoff);
       if (pthread_cond_timedwait(&s->work_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
+    }
+    if (runs_full(s)) { /* reads stay bounded: the merge thread catches up first */
+      pthread_cond_wait(&s->work_cv, &s->view_mu);
+      continue;
     }
     s->kick = false;
     if (s->nimm) {
@@ -390,6 +402,8 @@ static void *merger(void *arg) {
       s->flush_errors++;
       failed_at = s->nruns;
     }
+    s->merge_failed = rc != 0;
+    pthread_cond_broadcast(&s->work_cv); /* a flush waiting for room in the runs */
   }
   pthread_mutex_unlock(&s->view_mu);
   return NULL;

@@ -70,6 +70,7 @@ struct mt_store {
   bool stop;                /* close: drain what flushes, then exit */
   bool kick;                /* mt_store_flush: retry now, skip the backoff */
   bool flushing;            /* the flush thread is in a flush (through its segments' removal) */
+  bool merge_failed;        /* the merge thread's last try failed */
   uint64_t err_gen;         /* failed flush attempts so far */
   int flush_rc;             /* status of the last failed attempt */
   char flush_msg[256];      /* and its message */

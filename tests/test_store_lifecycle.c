@@ -286,6 +286,38 @@ static void tiered_merges_keep_runs_bounded(void **state) {
   assert_int_equal(mt_store_close(s), MT_OK);
 }
 
+/* Reads stay bounded under a merge slower than the flushes: a flush waits
+ * while 2 x max_runs runs are live (store_flush.c runs_full), and the
+ * writers stall behind the frozen memtables. */
+static int slow_run_writes(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  if (op == MT_FOP_WRITE && strstr(path, "/run-")) usleep((useconds_t)(*len / 16)); /* 64 us per KiB */
+  return 0;
+}
+
+static void runs_stay_bounded_under_slow_merges(void **state) {
+  static const mt_file_fault f = {slow_run_writes, NULL, NULL};
+  mt_file_set_fault(&f);
+  mt_store *s = open_small(16 << 10, 4);
+  unsigned seed = 3;
+  uint64_t most = 0;
+  struct mt_store_stats st;
+  for (int i = 0; i < 12000; i++) {
+    put(s, rand_r(&seed) % NK, i);
+    if (i % 100 == 0) {
+      assert_int_equal(mt_store_stats(s, &st), MT_OK);
+      if (st.runs > most) most = st.runs;
+    }
+  }
+  mt_file_set_fault(NULL);
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  print_message("runs at most %llu (max_runs 4), %llu merges, %llu stalls\n", (unsigned long long)most,
+                (unsigned long long)st.merges, (unsigned long long)st.stalls);
+  assert_true(most <= 2 * 4);
+  assert_true(st.merges >= 2);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
 /* An iterator keeps its view while writes, flushes and merges go on. */
 static void iterator_is_stable(void **state) {
   mt_store *s = open_small(32 << 10, 2);
@@ -454,6 +486,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(options_are_checked, setup, teardown),
       cmocka_unit_test_setup_teardown(freeze_flush_merge_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(tiered_merges_keep_runs_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(runs_stay_bounded_under_slow_merges, setup, teardown),
       cmocka_unit_test_setup_teardown(iterator_is_stable, setup, teardown),
       cmocka_unit_test_setup_teardown(several_memtables_over_one_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
