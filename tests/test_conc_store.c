@@ -44,12 +44,16 @@ static int teardown(void **state) {
   return 0;
 }
 
+static atomic_long flushes_done; /* memtables flushed, as flush_while_writing's flush thread saw */
+static bool wait_mid_flush;      /* writers wait halfway for one of them */
+
 static void *writer(void *arg) {
   int t = (int)(intptr_t)arg;
   char k[32], p[32];
   mt_batch *b;
   if (mt_batch_new(&b)) return NULL;
   for (int i = 0; i < per_writer; i++) {
+    while (wait_mid_flush && i == per_writer / 2 && atomic_load(&flushes_done) == 0) usleep(100);
     snprintf(k, sizeof k, "t%d:%06d", t, i);
     int rc;
     if (i % 5 == 4) {
@@ -171,6 +175,8 @@ static const mt_flush_sink counting = {c_begin, c_add, c_finish};
 static void *flusher(void *arg) {
   while (atomic_load(&writers_done) < W) {
     if (mt_store_flush(store)) atomic_fetch_add(&failures, 1);
+    struct mt_store_stats st;
+    if (mt_store_stats(store, &st) == MT_OK) atomic_store(&flushes_done, (long)st.flushes);
     usleep(2000);
   }
   return NULL;
@@ -185,11 +191,14 @@ static void flush_while_writing(void **state) {
   atomic_store(&writers_done, 0);
   atomic_store(&failures, 0);
   atomic_store(&flushed, 0);
+  atomic_store(&flushes_done, 0);
+  wait_mid_flush = true; /* so at least one flush falls between writes */
   pthread_t w[W], f;
   for (int t = 0; t < W; t++) pthread_create(&w[t], NULL, writer, (void *)(intptr_t)t);
   pthread_create(&f, NULL, flusher, NULL);
   for (int t = 0; t < W; t++) pthread_join(w[t], NULL);
   pthread_join(f, NULL);
+  wait_mid_flush = false;
   assert_int_equal(mt_store_flush(store), MT_OK);
   assert_int_equal(atomic_load(&failures), 0);
   long want = W * (per_writer + per_writer / 5);
