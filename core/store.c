@@ -289,19 +289,29 @@ static int replay_entry(void *ctx, const mt_wal_entry *e) {
   return e->seq <= s->covered_seq ? MT_OK : apply_entry(s->active, e);
 }
 
-/* The first record of a segment, when it is a good header. */
-static bool read_header(mt_store *s, uint64_t number, mt_wal_header *h, mt_wal_reader **keep) {
+/* Reads the first record of a segment: MT_OK (with *good set when it is
+ * the segment's header, then in *h), MT_NOTFOUND when the segment holds no
+ * record and no damage (empty or all zeros), else the reader's status. */
+static int first_record(mt_store *s, uint64_t number, mt_wal_header *h, bool *good) {
   char path[PATH_CAP];
   seg_path(s, path, number, "");
   mt_wal_reader *r;
-  if (mt_wal_reader_open(&r, path, number)) return false;
+  *good = false;
+  int rc = mt_wal_reader_open(&r, path, number);
+  if (rc) return rc;
   mt_slice p;
   uint64_t off;
-  bool ok = mt_wal_reader_next(r, &p, &off) == MT_OK && mt_wal_decode_header(p, h) == MT_OK &&
-            h->number == number;
-  if (keep) *keep = r;
-  else mt_wal_reader_free(r);
-  return ok;
+  rc = mt_wal_reader_next(r, &p, &off);
+  *good = !rc && mt_wal_decode_header(p, h) == MT_OK && h->number == number;
+  mt_wal_reader_free(r);
+  return rc;
+}
+
+/* The first record of a segment, when it is a good header. */
+static bool read_header(mt_store *s, uint64_t number, mt_wal_header *h) {
+  bool good;
+  first_record(s, number, h, &good);
+  return good;
 }
 
 /* The log ended inside the previous segment (invariant 7): tail damage,
@@ -543,15 +553,9 @@ static int open_runs(mt_store *s, numlist *runs) {
 /* True when the segment is empty or all zeros: not one record, not even
  * damage, in it. */
 static bool segment_blank(mt_store *s, uint64_t number) {
-  char path[PATH_CAP];
-  seg_path(s, path, number, "");
-  mt_wal_reader *r;
-  if (mt_wal_reader_open(&r, path, number)) return false;
-  mt_slice p;
-  uint64_t off;
-  bool blank = mt_wal_reader_next(r, &p, &off) == MT_NOTFOUND;
-  mt_wal_reader_free(r);
-  return blank;
+  mt_wal_header h;
+  bool good;
+  return first_record(s, number, &h, &good) == MT_NOTFOUND;
 }
 
 static int recover(mt_store *s) {
@@ -584,7 +588,7 @@ static int recover(mt_store *s) {
   size_t base = 0;
   for (size_t i = l.len; i-- > 0;) {
     mt_wal_header h;
-    if (read_header(s, l.n[i], &h, NULL) && (h.flags & MT_WAL_FLAG_SUPERSEDES)) {
+    if (read_header(s, l.n[i], &h) && (h.flags & MT_WAL_FLAG_SUPERSEDES)) {
       base = i;
       break;
     }
@@ -593,7 +597,7 @@ static int recover(mt_store *s) {
   size_t done = base; /* segments base..done-1 hold only what the runs hold */
   for (size_t i = base; i < l.len && !rp.stop; i++) {
     mt_wal_header h;
-    bool lazy = read_header(s, l.n[i], &h, NULL) && (h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
+    bool lazy = read_header(s, l.n[i], &h) && (h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
     if (i > base && l.n[i] != l.n[i - 1] + 1 && !lazy) { /* lazy: its base_seq judges the gap */
       char path[PATH_CAP];
       seg_path(s, path, l.n[i - 1] + 1, "");
@@ -605,7 +609,7 @@ static int recover(mt_store *s) {
     }
     rp.needed = false;
     mt_wal_header next_h;
-    bool lazy_next = i + 1 < l.len && read_header(s, l.n[i + 1], &next_h, NULL) &&
+    bool lazy_next = i + 1 < l.len && read_header(s, l.n[i + 1], &next_h) &&
                      (next_h.flags & MT_WAL_FLAG_PREV_UNSYNCED);
     rc = replay_segment(&rp, l.n[i], i + 1 == l.len, lazy_next);
     rp.read = true;
