@@ -175,7 +175,7 @@ static int new_segment(mt_store *s, uint64_t number, uint8_t flags, bool publish
   seg_path(s, path, number, ".tmp");
   mt_wal_header h = {MT_WAL_VERSION, number, load_visible(s), flags,
                      {s->cmp_name, strlen(s->cmp_name)}};
-  int rc = mt_wal_writer_open(out, path, &h);
+  int rc = mt_wal_writer_open(out, path, &h, s->sync == MT_SYNC_NONE);
   if (rc || !publish) return rc;
   rc = publish_segment(s, *out, number);
   if (rc) *out = NULL;

@@ -76,8 +76,12 @@ uint8_t *mt_wal_entry_encode(uint8_t *p, mt_kind kind, mt_slice key, mt_slice va
 typedef struct mt_wal_writer mt_wal_writer;
 
 /* Creates the segment at path (truncating), frames the header record and
- * writes it; the caller syncs the file and the directory. */
-int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_header *h);
+ * writes it; the caller syncs the file and the directory.  mapped: the
+ * segment is a log file (file.h mt_file_create_log: appends are copies
+ * into a mapping, which can be reused), else appends are write(2)s --
+ * cheaper around an fdatasync per group, which cleans and write-protects
+ * the mapped pages on every CPU. */
+int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_header *h, bool mapped);
 /* A writer for segment h->number over `log`, the file of an older segment
  * (released by mt_wal_writer_release, now obsolete): it is written again
  * from its start -- the header first, over the old bytes, whose records

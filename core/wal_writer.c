@@ -196,7 +196,7 @@ int mt_wal_writer_sync(mt_wal_writer *w) {
   return rc ? fail(w, rc) : MT_OK;
 }
 
-int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_header *h) {
+int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_header *h, bool mapped) {
   *out = NULL;
   if (h->cmp_name.len > UINT16_MAX)
     return mt_set_error(MT_EINVAL, "comparator name of %zu bytes is too long for the WAL", h->cmp_name.len);
@@ -204,7 +204,7 @@ int mt_wal_writer_open(mt_wal_writer **out, const char *path, const mt_wal_heade
   if (!w) return MT_ENOMEM;
   w->number = h->number;
   uint8_t *hdr = mt_malloc(MT_WAL_HEADER_FIXED + h->cmp_name.len);
-  int rc = hdr ? mt_file_create_log(&w->file, path) : MT_ENOMEM;
+  int rc = !hdr ? MT_ENOMEM : mapped ? mt_file_create_log(&w->file, path) : mt_file_create(&w->file, path);
   if (!rc) rc = mt_wal_writer_add(w, hdr, mt_wal_encode_header(hdr, h));
   if (!rc) rc = mt_wal_writer_flush(w);
   mt_free(hdr);

@@ -518,7 +518,7 @@ static void skip_over_missing_segments(void **state) {
   seg(q, d, far);
   mt_wal_header h = {MT_WAL_VERSION, far, 20, 0, {"bytewise", 8}};
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, q, &h), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, q, &h, true), MT_OK);
   static uint8_t rec[8192];
   uint8_t *e = rec + MT_WAL_BATCH_FIXED;
   rec[0] = MT_WAL_TAG_BATCH;

@@ -55,7 +55,7 @@ static const mt_wal_header hdr7 = {MT_WAL_VERSION, 7, 0, 0, {"bytewise", 8}};
  * offs[i] gets where record i starts. */
 static void write_segment(const size_t *sizes, int n, uint64_t *offs) {
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, path, &hdr7), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr7, false), MT_OK);
   for (int i = 0; i < n; i++) {
     uint8_t *p = malloc(sizes[i] + 1);
     fill(p, sizes[i], (unsigned)i);

@@ -100,7 +100,7 @@ static uint64_t disk_size(void) {
  * (cut to the data); returns the bytes written. */
 static uint64_t append_then_read_open_and_closed(unsigned n) {
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9, true), MT_OK);
   append_records(w, n);
   uint64_t written = mt_wal_writer_offset(w);
   assert_true(disk_size() > written);
@@ -136,7 +136,7 @@ static int short_then_enospc(void *ctx, mt_file_op op, const char *p, size_t *le
 static void torn_group_is_cut_back_to_zeros(void **state) {
   (void)state;
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9, true), MT_OK);
   append_records(w, 40);
   uint64_t good = mt_wal_writer_offset(w);
   static const mt_file_fault hook = {short_then_enospc, NULL, NULL};
@@ -164,7 +164,7 @@ static void killed_writer_keeps_every_append(void **state) {
   if (pid == 0) {
     close(fds[0]);
     mt_wal_writer *w;
-    if (mt_wal_writer_open(&w, path, &hdr9)) _exit(2);
+    if (mt_wal_writer_open(&w, path, &hdr9, true)) _exit(2);
     append_records(w, 3000);
     char done = 1;
     if (write(fds[1], &done, 1) != 1) _exit(3);
@@ -190,7 +190,7 @@ static void killed_writer_keeps_every_append(void **state) {
 static void reused_log_reads_only_its_own_records(void **state) {
   (void)state;
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9, true), MT_OK);
   append_records(w, 4000); /* about 1.4 MB */
   uint64_t old_size = disk_size();
   mt_file *log = mt_wal_writer_release(w);
@@ -241,7 +241,7 @@ static void reused_log_reads_only_its_own_records(void **state) {
 static void reused_log_ends_at_block_boundaries(void **state) {
   (void)state;
   mt_wal_writer *w;
-  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9), MT_OK);
+  assert_int_equal(mt_wal_writer_open(&w, path, &hdr9, true), MT_OK);
   append_records(w, 2000); /* old records over the first blocks */
   static const size_t gaps[] = {0, 1, 5, 10, 11, 12};
   static uint8_t big[MT_WAL_BLOCK];
