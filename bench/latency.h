@@ -77,6 +77,13 @@ void wl_lat_record_n(wl_lat *l, wl_op op, uint64_t start_ns, uint64_t end_ns, ui
 /* wl_ns() when l records, else 0 (a loop's clock reads cost nothing when
  * latency is off: --no-latency measures the overhead). */
 static inline uint64_t wl_lat_now(const wl_lat *l) { return l ? wl_ns() : 0; }
+/* Records an op of type op that ran from *t until now, and moves *t to now:
+ * where the next op starts, so a loop reads the clock once per op. */
+static inline void wl_lat_lap(wl_lat *l, wl_op op, uint64_t *t) {
+  uint64_t e = wl_lat_now(l);
+  wl_lat_record(l, op, *t, e);
+  *t = e;
+}
 
 /* ---- harness side ----------------------------------------------------------- */
 

@@ -395,9 +395,7 @@ int wl_trace(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       for (uint32_t k = 1; k < t->arg[i] && mt_iter_valid(it); k++, scanned++) mt_iter_next(it);
       break;
     }
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, op_of[t->op[i]], tl, e);
-    tl = e;
+    wl_lat_lap(lat, op_of[t->op[i]], &tl);
     if (rc != MT_OK || wrong) break;
     if (wl_capped(ctx, i, t0)) {
       i++;

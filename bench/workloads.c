@@ -186,9 +186,7 @@ int64_t wl_fill_random(mtw_ctx *ctx, mt_memtable *m, uint64_t n, size_t ks, size
     mt_slice key, val;
     wl_fill_op(ctx, KEYS_RANDOM, keys, i, ks, vs, buf, &key, &val);
     int rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_INSERT, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_INSERT, &t);
     if (rc != MT_OK) {
       free(buf);
       return wl_fail_mt(out, "mt_memtable_add", rc);
@@ -285,9 +283,7 @@ static int wl_readrandom(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     mt_slice v;
     hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, &v, NULL) ==
             MT_OK;
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_READ, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_READ, &t);
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -319,9 +315,7 @@ static int wl_readmissing(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) 
   for (; i < filled; i++) {
     mt_slice v;
     hits += mt_memtable_get(m, wl_slice(keys + i * ks, ks), MT_SEQ_MAX, &v, NULL) == MT_OK;
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_READ, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_READ, &t);
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -393,9 +387,7 @@ static int wl_seekrandom_next10(mtw_ctx *ctx, const mtw_workload *w, mtw_result 
     mt_iter_seek(it, wl_rand_key(ctx, pick[i], ks, kbuf));
     found += mt_iter_valid(it);
     for (int k = 0; k < 10 && mt_iter_valid(it); k++) mt_iter_next(it);
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_SCAN, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_SCAN, &t);
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -439,9 +431,7 @@ static int wl_fillseq(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     mt_slice key, val;
     wl_fill_op(ctx, KEYS_SEQ, keys, i, ks, vs, buf, &key, &val);
     rc = mt_memtable_add(m, i + 1, MT_PUT, key, val);
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_INSERT, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_INSERT, &t);
     if (rc != MT_OK) break;
     if (wl_capped(ctx, i, t0)) {
       i++;
@@ -483,9 +473,7 @@ static void *fill_thread_main(void *arg) {
     mt_slice key, val;
     wl_fill_op(f->ctx, KEYS_RANDOM, f->keys, i, f->ks, f->vs, buf, &key, &val);
     f->rc = mt_memtable_add(f->m, i + 1, MT_PUT, key, val);
-    uint64_t e = wl_lat_now(f->lat);
-    wl_lat_record(f->lat, WL_OP_INSERT, t, e);
-    t = e;
+    wl_lat_lap(f->lat, WL_OP_INSERT, &t);
     if (f->rc != MT_OK) break;
     f->added++;
     if (wl_capped(f->ctx, k, f->t0)) break;

@@ -52,9 +52,7 @@ int wl_zipfread(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   for (; i < filled; i++) {
     hits += mt_memtable_get(m, wl_rand_key(ctx, pick[i], ks, kbuf), MT_SEQ_MAX, NULL, NULL) ==
             MT_OK;
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_READ, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_READ, &t);
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -89,9 +87,7 @@ static void *rww_writer_main(void *arg) {
   for (uint64_t i = wr->from; i < wr->to; i++) {
     wr->rc = mt_memtable_add(wr->m, i + 1, MT_PUT, wl_slice(wr->keys + i * wr->ks, wr->ks),
                              wl_slice(wl_value(wr->ctx, i), wr->vs));
-    uint64_t e = wl_lat_now(wr->lat);
-    wl_lat_record(wr->lat, WL_OP_INSERT, t, e);
-    t = e;
+    wl_lat_lap(wr->lat, WL_OP_INSERT, &t);
     if (wr->rc != MT_OK) break;
     wr->added++;
     if (wl_capped(wr->ctx, i - wr->from, wr->t0)) break;
@@ -140,9 +136,7 @@ int wl_readwhilewriting(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
     for (int k = 0; k < 64; k++, reads++) {
       hits += mt_memtable_get(m, wl_rand_key(ctx, pick[reads % n], ks, kbuf), MT_SEQ_MAX, NULL,
                               NULL) == MT_OK;
-      uint64_t e = wl_lat_now(lat);
-      wl_lat_record(lat, WL_OP_READ, t, e);
-      t = e;
+      wl_lat_lap(lat, WL_OP_READ, &t);
     }
   }
   double t_read = wl_now() - wr.t0;
@@ -247,9 +241,7 @@ int wl_mix_run(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       mt_iter_seek(it, key);
       for (int k = 0; k < ctx->cfg.scan_len && mt_iter_valid(it); k++) mt_iter_next(it);
     }
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, op_of[kind[i]], t, e);
-    t = e;
+    wl_lat_lap(lat, op_of[kind[i]], &t);
     if (wl_capped(ctx, i, t0)) {
       i++;
       break;
@@ -309,9 +301,7 @@ int wl_prefixscan(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
       if (k.len < 8 || memcmp(k.data, target, 8)) break;
       got++;
     }
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_SCAN, t, e);
-    t = e;
+    wl_lat_lap(lat, WL_OP_SCAN, &t);
     entries += got;
     bad += got != count[wl_mix(i + 13) % P];
     if (wl_capped(ctx, i, t0)) {
@@ -359,9 +349,7 @@ int wl_updateheavy(mtw_ctx *ctx, const mtw_workload *w, mtw_result *out) {
   for (; i < n; i++) {
     rc = mt_memtable_add(m, i + 1, MT_PUT, wl_slice(keys + (uint64_t)pick[i] * ks, ks),
                          wl_slice(wl_value(ctx, i), vs));
-    uint64_t e = wl_lat_now(lat);
-    wl_lat_record(lat, WL_OP_UPDATE, t, e); /* most adds are a key's later version */
-    t = e;
+    wl_lat_lap(lat, WL_OP_UPDATE, &t); /* most adds are a key's later version */
     if (rc != MT_OK) break;
     if (wl_capped(ctx, i, t0)) {
       i++;

@@ -216,11 +216,7 @@ static int64_t rs_exec(rs_run *r, const rs_prog *p, uint64_t from, uint64_t to,
       bad = st != MT_OK;
       break;
     }
-    if (r->lat) {
-      uint64_t e = wl_ns();
-      wl_lat_record(r->lat, k_lat_op[p->op[i]], t, e);
-      t = e;
-    }
+    wl_lat_lap(r->lat, k_lat_op[p->op[i]], &t);
     if (bad) break;
     r->count[p->op[i]]++;
     if (wl_capped(ctx, i - from, t0)) {
