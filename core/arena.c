@@ -14,11 +14,19 @@
  * Only committing more of the range takes the mutex.
  *
  * Invariants:
- *  1. used <= committed <= MT_ARENA_RESERVE; [base, base + committed) is
- *     readable and writable.
+ *  1. used <= committed <= resident <= MT_ARENA_RESERVE; [base, base +
+ *     resident) is readable, writable and populated.  committed is what
+ *     the arena has taken; resident is more only after mt_arena_recycle,
+ *     which keeps the pages of an arena's earlier life for the next.
  *  2. memory == sizeof(mt_arena) + committed: what the arena holds.
- *  3. Commit steps double from MIN_STEP to MAX_STEP, so a small memtable
- *     holds little; past HUGE_FROM the range is advised for huge pages.
+ *     (Pages kept past committed are counted by whoever keeps the arena:
+ *     arena_pool.c.)
+ *  4. Every byte in [used, resident) is zero, as in a fresh mapping: a
+ *     recycled arena's bytes are zeroed before it is used again.
+ *  3. Commit steps double from MIN_STEP to max_step (MAX_STEP unless
+ *     mt_arena_limit_step lowered it), so a small memtable holds little and
+ *     one frozen at a budget B (step limit B / 8) passes B by at most B / 8;
+ *     past HUGE_FROM the range is advised for huge pages.
  *
  * Memory orders: `committed` is stored with release after mprotect and read
  * with acquire before a claim may use it.  `used` needs only relaxed CAS:
@@ -29,6 +37,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,8 +52,10 @@ struct mt_arena {
   size_t mapping_len;
   _Atomic size_t used;
   _Atomic size_t committed;
+  size_t resident; /* under grow (or by the only user, in recycle) */
   _Atomic bool contended;
-  size_t step; /* the next commit step: a multiple of page */
+  size_t step;     /* the next commit step: a multiple of page */
+  size_t max_step; /* where steps stop doubling: a multiple of page */
   size_t page;
   uint64_t id;
   pthread_mutex_t grow;
@@ -73,12 +84,37 @@ mt_arena *mt_arena_new(void) {
   atomic_init(&a->used, 0);
   atomic_init(&a->committed, 0);
   atomic_init(&a->contended, false);
+  a->resident = 0;
   long page = sysconf(_SC_PAGESIZE);
   a->page = page > 0 ? (size_t)page : MIN_STEP;
   a->step = a->page > MIN_STEP ? a->page : MIN_STEP;
+  a->max_step = MAX_STEP > a->step ? MAX_STEP : a->step;
   a->id = atomic_fetch_add_explicit(&next_arena_id, 1, memory_order_relaxed);
   pthread_mutex_init(&a->grow, NULL);
   return a;
+}
+
+void mt_arena_recycle(mt_arena *a) {
+  memset(a->base, 0, atomic_load_explicit(&a->used, memory_order_relaxed)); /* invariant 4 */
+  atomic_store_explicit(&a->used, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->committed, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->contended, false, memory_order_relaxed);
+  a->step = a->page > MIN_STEP ? a->page : MIN_STEP;
+  a->max_step = MAX_STEP > a->step ? MAX_STEP : a->step;
+  /* a new id: no thread's chunk of the earlier life is used again */
+  a->id = atomic_fetch_add_explicit(&next_arena_id, 1, memory_order_relaxed);
+}
+
+size_t mt_arena_resident(const mt_arena *a) { return a->resident; }
+
+void mt_arena_limit_step(mt_arena *a, size_t bytes) {
+  size_t cap = bytes & ~(a->page - 1);
+  if (cap < a->page) cap = a->page;
+  if (cap > MAX_STEP) cap = MAX_STEP;
+  pthread_mutex_lock(&a->grow);
+  a->max_step = cap;
+  if (a->step > cap) a->step = cap;
+  pthread_mutex_unlock(&a->grow);
 }
 
 void mt_arena_free(mt_arena *a) {
@@ -94,6 +130,25 @@ size_t mt_arena_memory(const mt_arena *a) {
 
 uint8_t *mt_arena_base(const mt_arena *a) { return a->base; }
 
+/* Makes [base, base + end) resident (invariant 1): the pages past what an
+ * earlier life left.  False when mprotect fails.  REQUIRES: grow. */
+static bool make_resident(mt_arena *a, size_t end) {
+  if (end <= a->resident) return true;
+  uint8_t *from = a->base + a->resident;
+  size_t len = end - a->resident;
+  if (mprotect(from, len, PROT_READ | PROT_WRITE) != 0) return false;
+#ifdef MADV_HUGEPAGE
+  if (end > HUGE_FROM) madvise(from, len, MADV_HUGEPAGE); /* advice */
+#endif
+#ifdef MADV_POPULATE_WRITE
+  /* Fault the pages in now, in one call, rather than a page at a time
+   * under the writers (advice: an old kernel leaves it to faults). */
+  madvise(from, len, MADV_POPULATE_WRITE);
+#endif
+  a->resident = end;
+  return true;
+}
+
 /* Commits the range up to at least `need` bytes.  False on MT_ENOMEM. */
 static bool commit(mt_arena *a, size_t need) {
   bool ok = true;
@@ -107,21 +162,12 @@ static bool commit(mt_arena *a, size_t need) {
     if (step > MT_ARENA_RESERVE - have) {
       mt_set_error(MT_ENOMEM, "arena: a memtable holds at most %zu bytes", (size_t)MT_ARENA_RESERVE);
       ok = false;
-    } else if (!mt_alloc_permit(step) ||
-               mprotect(a->base + have, step, PROT_READ | PROT_WRITE) != 0) {
+    } else if (!mt_alloc_permit(step) || !make_resident(a, have + step)) {
       mt_set_error(MT_ENOMEM, "arena: out of memory committing %zu bytes", step);
       ok = false;
     } else {
-#ifdef MADV_HUGEPAGE
-      if (have + step > HUGE_FROM) madvise(a->base + have, step, MADV_HUGEPAGE); /* advice */
-#endif
-#ifdef MADV_POPULATE_WRITE
-      /* Fault the step in now, in one call, rather than a page at a time
-       * under the writers (advice: an old kernel leaves it to faults). */
-      madvise(a->base + have, step, MADV_POPULATE_WRITE);
-#endif
       have += step;
-      if (a->step < MAX_STEP) a->step *= 2;
+      if (a->step < a->max_step) a->step = a->step * 2 < a->max_step ? a->step * 2 : a->max_step;
       atomic_store_explicit(&a->committed, have, memory_order_release);
     }
   }

@@ -32,6 +32,39 @@ bool mt_alloc_permit(size_t size);
 mt_arena *mt_arena_new(void);
 void mt_arena_free(mt_arena *a);
 size_t mt_arena_memory(const mt_arena *a); /* every byte the arena holds */
+/* Commit steps grow to at most `bytes` (whole pages, at least one page, at
+ * most the default 2 MiB), so the arena holds at most that much unused. */
+void mt_arena_limit_step(mt_arena *a, size_t bytes);
+/* Empties a for another life: its bytes are zeroed, its memory() is back
+ * to the minimum, but its pages stay resident (mt_arena_resident), so the
+ * next life does not fault them in again.  REQUIRES: no other user. */
+void mt_arena_recycle(mt_arena *a);
+size_t mt_arena_resident(const mt_arena *a);
+
+/* arena_pool.c: keeps one emptied arena of its owner's flushed memtables
+ * for the owner's next memtable (the store's), so writers reuse pages
+ * already faulted in.  Reference counted: the owner and each memtable
+ * drawn from it hold a reference.  Thread-safe. */
+typedef struct mt_arena_pool mt_arena_pool;
+/* An arena holding more than keep_limit resident bytes is not kept. */
+mt_arena_pool *mt_arena_pool_new(size_t keep_limit);
+void mt_arena_pool_ref(mt_arena_pool *p);
+void mt_arena_pool_unref(mt_arena_pool *p); /* the last frees the kept arena */
+/* The kept arena (emptied), or a new one; NULL on MT_ENOMEM. */
+mt_arena *mt_arena_pool_take(mt_arena_pool *p);
+/* a's memtable is gone: a is emptied and kept, or freed if one is kept
+ * already or it is too big. */
+void mt_arena_pool_give(mt_arena_pool *p, mt_arena *a);
+/* Resident bytes of the kept arena (0 without one). */
+size_t mt_arena_pool_memory(mt_arena_pool *p);
+
+/* memtable.c: an owner that freezes m at `bytes` of memory usage (the
+ * store) tells it so; m then commits memory in steps of at most bytes / 8
+ * and holds at most that much unused when it is frozen. */
+void mt_memtable_set_budget(mt_memtable *m, size_t bytes);
+/* mt_memtable_new with its arena from pool (held by m until its last
+ * unref, which gives it back). */
+int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool);
 
 /* entry.c */
 uint8_t *mt_entry_encode(uint8_t *dst, const mt_new_entry *e); /* returns end */

@@ -40,6 +40,7 @@ struct mt_memtable {
   const mt_rep_ops *ops;
   mt_rep *rep;
   mt_arena *arena;
+  mt_arena_pool *pool; /* where the arena goes at the last unref; NULL: freed */
   mt_comparator cmp; /* compare NULL = bytewise */
   uint64_t id;
   _Atomic int refs;
@@ -63,7 +64,17 @@ static bool writers_inside(mt_memtable *m) {
 
 static _Atomic uint64_t next_id = 1;
 
-int mt_memtable_new(mt_memtable **out, const char *spec, const mt_comparator *cmp) {
+/* The arena goes back to m's pool, or is freed without one. */
+static void release_arena(mt_memtable *m) {
+  if (!m->pool) {
+    mt_arena_free(m->arena);
+    return;
+  }
+  mt_arena_pool_give(m->pool, m->arena);
+  mt_arena_pool_unref(m->pool);
+}
+
+static int create(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool) {
   if (!out) return mt_set_error(MT_EINVAL, "mt_memtable_new: out is NULL");
   *out = NULL;
   const mt_rep_ops *ops;
@@ -76,15 +87,19 @@ int mt_memtable_new(mt_memtable **out, const char *spec, const mt_comparator *cm
   if (cmp && cmp->compare) m->cmp = *cmp;
   else m->cmp.name = "bytewise";
   if (!m->cmp.name) m->cmp.name = "";
-  m->arena = mt_arena_new();
+  m->arena = pool ? mt_arena_pool_take(pool) : mt_arena_new();
   if (!m->arena) {
     mt_free(m);
     return MT_ENOMEM;
   }
+  if (pool) {
+    mt_arena_pool_ref(pool);
+    m->pool = pool;
+  }
   mt_rep_init init = {&m->cmp, m->arena, params};
   rc = ops->create(&m->rep, &init);
   if (rc) {
-    mt_arena_free(m->arena);
+    release_arena(m);
     mt_free(m);
     return rc < 0 ? rc : mt_set_error(MT_EINVAL, "rep '%s' create returned %d", ops->name, rc);
   }
@@ -98,6 +113,16 @@ int mt_memtable_new(mt_memtable **out, const char *spec, const mt_comparator *cm
   return MT_OK;
 }
 
+int mt_memtable_new(mt_memtable **out, const char *spec, const mt_comparator *cmp) {
+  return create(out, spec, cmp, NULL);
+}
+
+int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool) {
+  return create(out, spec, cmp, pool);
+}
+
+void mt_memtable_set_budget(mt_memtable *m, size_t bytes) { mt_arena_limit_step(m->arena, bytes / 8); }
+
 void mt_memtable_ref(mt_memtable *m) {
   if (m) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 }
@@ -105,7 +130,7 @@ void mt_memtable_ref(mt_memtable *m) {
 void mt_memtable_unref(mt_memtable *m) {
   if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
   m->ops->destroy(m->rep);
-  mt_arena_free(m->arena);
+  release_arena(m);
   pthread_mutex_destroy(&m->write_mu);
   mt_free(m);
 }

@@ -688,10 +688,19 @@ static int check_options(const char *dir, const mt_store_options *o) {
   return MT_OK;
 }
 
+/* A memtable of the store's rep, told the budget it is frozen at, on the
+ * arena of a flushed one when the pool kept one. */
+static int new_memtable(mt_store *s, mt_memtable **out) {
+  int rc = mt_memtable_new_pooled(out, s->rep, s->cmp.compare ? &s->cmp : NULL, s->arenas);
+  if (!rc) mt_memtable_set_budget(*out, s->memtable_bytes);
+  return rc;
+}
+
 static void store_free(mt_store *s) {
   mt_memtable_unref(s->active);
   for (size_t i = 0; i < s->nimm; i++) mt_memtable_unref(s->imm[i].m);
   mt_free(s->imm);
+  mt_arena_pool_unref(s->arenas); /* a memtable still referenced keeps the pool */
   for (size_t i = 0; i < s->nruns; i++) mt_run_unref(s->runs[i]);
   mt_free(s->runs);
   pthread_cond_destroy(&s->work_cv);
@@ -745,7 +754,11 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   s->max_runs = o->max_runs;
   s->next_seq = 1;
   s->next_run = 1;
-  rc = mt_memtable_new(&s->active, s->rep, s->cmp.compare ? &s->cmp : NULL);
+  /* a frozen memtable passes its budget by at most a commit step (budget /
+   * 8) or one allocation: bigger arenas are not kept */
+  size_t keep = o->memtable_bytes + o->memtable_bytes / 4;
+  s->arenas = mt_arena_pool_new(keep < o->memtable_bytes ? SIZE_MAX : keep);
+  rc = s->arenas ? new_memtable(s, &s->active) : MT_ENOMEM;
   if (!rc && s->dir) rc = recover(s);
   if (!rc) rc = mt_store_start_flusher_(s);
   if (rc) {
@@ -1119,7 +1132,7 @@ static mt_wal_writer *take_retired(mt_store *s) {
 
 int mt_store_switch_memtable_(mt_store *s) {
   mt_memtable *m;
-  int rc = mt_memtable_new(&m, s->rep, s->cmp.compare ? &s->cmp : NULL);
+  int rc = new_memtable(s, &m);
   if (rc) return rc;
   pthread_mutex_lock(&s->view_mu);
   if (s->nimm == s->imm_cap) {
@@ -1218,6 +1231,7 @@ int mt_store_stats(mt_store *s, struct mt_store_stats *out) {
   out->frozen = s->nimm;
   out->bytes = mt_memtable_memory_usage(s->active);
   for (size_t i = 0; i < s->nimm; i++) out->bytes += mt_memtable_memory_usage(s->imm[i].m);
+  out->bytes += mt_arena_pool_memory(s->arenas);
   out->runs = s->nruns;
   for (size_t i = 0; i < s->nruns; i++) out->run_bytes += mt_run_file_bytes(s->runs[i]);
   out->stalls = s->stalls;

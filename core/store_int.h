@@ -63,6 +63,7 @@ struct mt_store {
   pthread_cond_t room_cv; /* from it: a memtable flushed, or a flush failed */
   pthread_cond_t merge_cv; /* to the merge thread: a new run, stop */
   mt_memtable *active;
+  mt_arena_pool *arenas; /* a flushed memtable's arena for the next (thread-safe) */
   frozen *imm; /* oldest first */
   size_t nimm, imm_cap;
   mt_run **runs; /* oldest first */

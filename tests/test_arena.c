@@ -122,11 +122,15 @@ static void empty_memtable_is_small(void **state) {
 /* ---- through rep.h: a probe rep ---------------------------------------------------------- */
 
 #define PROBE_MAX 1000
+#define PROBE_LIVES 64
 static struct {
   void *p[PROBE_MAX];
   size_t n, size, align;
   uint8_t *base;
-  int bad; /* an allocation out of the arena's range or misaligned */
+  int bad;     /* an allocation out of the arena's range or misaligned */
+  int nonzero; /* allocations of create that were not all zeros */
+  uint8_t *bases[PROBE_LIVES]; /* mt_arena_base of each create, in order */
+  int lives;
 } probe;
 
 static int probe_create(mt_rep **out, const mt_rep_init *init) {
@@ -134,10 +138,16 @@ static int probe_create(mt_rep **out, const mt_rep_init *init) {
   size_t count = (size_t)init->params[2];
   probe.n = 0, probe.size = size, probe.align = align, probe.bad = 0;
   probe.base = mt_arena_base(init->arena);
+  if (probe.lives < PROBE_LIVES) probe.bases[probe.lives++] = probe.base;
   for (size_t i = 0; i < count; i++) {
     uint8_t *p = mt_arena_alloc(init->arena, size, align);
     if (!p) return MT_ENOMEM;
     if ((uintptr_t)p % align || p < probe.base || p + size > probe.base + MT_ARENA_RESERVE) probe.bad++;
+    for (size_t j = 0; j < size; j++)
+      if (p[j]) {
+        probe.nonzero++;
+        break;
+      }
     memset(p, (int)(i & 0xff), size); /* writable, and a pattern to find overlaps */
     probe.p[probe.n++] = p;
   }
@@ -283,6 +293,49 @@ static void parallel_allocations(void **state) {
   mt_memtable_unref(m);
 }
 
+/* The store keeps a flushed memtable's arena for its next memtable
+ * (arena_pool.c): the next one gets the same range back, zeroed as a fresh
+ * one (the probe fills 800 KiB with patterns in every create and finds
+ * them gone), counted once in the store's bytes, its usage back at the
+ * start. */
+static void store_recycles_arenas_zeroed(void **state) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.rep = "arena_probe:size=4096,align=64,count=200";
+  o.memtable_bytes = 1 * MIB;
+  mt_store *s;
+  probe.lives = 0;
+  probe.nonzero = 0;
+  assert_int_equal(mt_store_open(&s, NULL, &o), MT_OK); /* memory only: flushed memtables are dropped */
+  char kb[16], vb[1000];
+  memset(vb, 'v', sizeof vb);
+  struct mt_store_stats st;
+  for (int round = 0; round < 6; round++) {
+    for (int i = 0; i < 100; i++) {
+      int n = snprintf(kb, sizeof kb, "k%d-%d", round, i);
+      assert_int_equal(mt_store_put(s, SL(kb, (size_t)n), SL(vb, sizeof vb)), MT_OK);
+    }
+    assert_int_equal(mt_store_flush(s), MT_OK); /* a new memtable, the old one dropped */
+    assert_int_equal(mt_store_stats(s, &st), MT_OK);
+    /* the active memtable (create's 800 KiB) and from the 2nd round on a
+     * kept arena (its resident pages, at most 1.25 MiB here) */
+    if (st.bytes < (round ? 2 : 1) * 200 * 4096 || st.bytes > 200 * 4096 + 64 * KIB + 5 * MIB / 4)
+      fail_msg("round %d: the store reports %llu bytes", round, (unsigned long long)st.bytes);
+  }
+  assert_int_equal(mt_store_close(s), MT_OK);
+  assert_int_equal(probe.lives, 7); /* open + one per flush */
+  int reused = 0;
+  for (int i = 1; i < probe.lives; i++)
+    for (int j = 0; j < i; j++)
+      if (probe.bases[i] == probe.bases[j]) {
+        reused++;
+        break;
+      }
+  if (reused < 4) fail_msg("%d of %d memtables got a flushed one's arena", reused, probe.lives);
+  assert_int_equal(probe.nonzero, 0);
+  assert_int_equal(probe.bad, 0);
+}
+
 int main(void) {
   probe_ops = support_array_ops("arena_probe");
   probe_ops.params = probe_params;
@@ -301,6 +354,7 @@ int main(void) {
       cmocka_unit_test(alignment_and_range),
       cmocka_unit_test(entry_encoded_size),
       cmocka_unit_test(parallel_allocations),
+      cmocka_unit_test(store_recycles_arenas_zeroed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -451,6 +451,42 @@ static void user_sink_flush_is_recorded(void **state) {
   assert_int_equal(mt_store_close(s), MT_OK);
 }
 
+/* A memtable is frozen full: its arena commits in steps of at most an
+ * eighth of memtable_bytes, so the data it holds reaches most of the budget
+ * (with 2 MiB steps a 4 MiB memtable froze holding 2 MiB). */
+enum { COUNTS = 16 };
+static uint64_t counts[COUNTS];
+static int ncounts;
+static int cs_begin(void *ctx, uint64_t id, uint64_t count) {
+  if (ncounts < COUNTS) counts[ncounts++] = count;
+  return 0;
+}
+static int cs_add(void *ctx, mt_slice k, uint64_t seq, mt_kind kind, mt_slice v) { return 0; }
+static const mt_flush_sink count_sink = {cs_begin, cs_add, us_finish};
+
+static void memtables_freeze_full(void **state) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.memtable_bytes = 4 << 20;
+  o.sink = &count_sink;
+  mt_store *s;
+  assert_int_equal(mt_store_open(&s, NULL, &o), MT_OK);
+  char kb[16], vb[1000];
+  memset(vb, 'v', sizeof vb);
+  ncounts = 0;
+  for (int i = 0; i < 16000; i++) { /* 16 MB of data: 4 memtables and a bit */
+    snprintf(kb, sizeof kb, "%015d", i * 7919 % 16000);
+    assert_int_equal(mt_store_put(s, SL(kb, 15), SL(vb, sizeof vb)), MT_OK);
+  }
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  assert_in_range(ncounts, 4, 5);
+  for (int i = 0; i < ncounts - 1; i++) /* the last was frozen by the flush */
+    if (counts[i] * (15 + 1000) < (4u << 20) * 8 / 10)
+      fail_msg("memtable %d was frozen holding %llu entries of 1015 bytes: under 80%% of 4 MiB", i,
+               (unsigned long long)counts[i]);
+}
+
 /* Case 12 with failures instead of kills: every file operation of a
  * flush fails once in turn; the flush reports it, nothing is lost, the
  * retry succeeds, and a reopen equals the mdl. */
@@ -510,6 +546,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(several_memtables_over_one_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(user_sink_flush_is_recorded, setup, teardown),
+      cmocka_unit_test_setup_teardown(memtables_freeze_full, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

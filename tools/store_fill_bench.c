@@ -8,10 +8,11 @@
  *           the last acknowledged put; the flush of what is left (a final
  *           mt_store_flush) is timed separately.
  *   memory  mt_memtable_add of the same N entries, with the same seqs,
- *           into memtables of the same 4 MiB, a new one whenever the last
- *           one reached the size (the old ones released): the rep's fill
- *           rate at the memtable size the store uses.  A single memtable
- *           holding all N is also measured (--no-single to skip).
+ *           into memtables of the size the store's were (N / its
+ *           flushes entries each, a new one after each, the old ones
+ *           released): the rep's fill rate at the memtable size the store
+ *           uses.  A single memtable holding all N is also measured
+ *           (--no-single to skip).
  * Three interleaved rounds; the median of each side is reported.
  *
  * usage: store_fill_bench [--dir=PATH] [--num=N] [--rep=SPEC]
@@ -96,8 +97,9 @@ static store_result store_fill(const char *dir, uint64_t n) {
   return r;
 }
 
-/* single: one memtable for everything; else a new one at mem_bytes. */
-static double memory_fill(uint64_t n, bool single) {
+/* per: entries per memtable (a new one after each `per`), 0 for one
+ * memtable holding everything. */
+static double memory_fill(uint64_t n, uint64_t per) {
   mt_memtable *m;
   int rc = mt_memtable_new(&m, rep, NULL);
   if (rc) die("mt_memtable_new", rc);
@@ -108,7 +110,7 @@ static double memory_fill(uint64_t n, bool single) {
     make_key(k, i);
     rc = mt_memtable_add(m, i + 1, MT_PUT, (mt_slice){k, 16}, (mt_slice){v, sizeof v});
     if (rc) die("mt_memtable_add", rc);
-    if (!single && mt_memtable_memory_usage(m) >= mem_bytes) {
+    if (per && (i + 1) % per == 0) {
       mt_memtable_unref(m);
       rc = mt_memtable_new(&m, rep, NULL);
       if (rc) die("mt_memtable_new", rc);
@@ -154,12 +156,14 @@ int main(int argc, char **argv) {
   double st_rates[3], mem_rates[3], one_rates[3] = {0, 0, 0};
   store_result last = {0};
   double stall_s[3];
+  uint64_t per = 0; /* entries per memtable in the store's first round */
   for (int r = 0; r < 3; r++) {
     last = store_fill(dir, num);
     st_rates[r] = last.rate;
     stall_s[r] = (double)last.st.stall_ns * 1e-9;
-    mem_rates[r] = memory_fill(num, false);
-    if (single) one_rates[r] = memory_fill(num, true);
+    if (!per) per = last.st.flushes ? (num + last.st.flushes - 1) / last.st.flushes : num;
+    mem_rates[r] = memory_fill(num, per);
+    if (single) one_rates[r] = memory_fill(num, 0);
   }
   double sr[3], mr[3], orr[3];
   memcpy(sr, st_rates, sizeof sr);
@@ -172,7 +176,8 @@ int main(int argc, char **argv) {
          "            %zu-byte memtables flushing to runs in the background, max_runs %u\n",
          (unsigned long long)num, rep, mem_bytes, max_runs);
   printf("  store puts          %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", sr[1], st_rates[0], st_rates[1], st_rates[2]);
-  printf("  memtable_add, %zu-byte memtables %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", mem_bytes, mr[1],
+  printf("  memtable_add, memtables of %llu entries (the store's) %10.0f /s  (rounds %.0f, %.0f, %.0f)\n",
+         (unsigned long long)per, mr[1],
          mem_rates[0], mem_rates[1], mem_rates[2]);
   if (single)
     printf("  memtable_add, one memtable %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", orr[1], one_rates[0],
