@@ -228,6 +228,14 @@ int mt_file_sync(mt_file *f) {
   return MT_OK;
 }
 
+void mt_file_start_writeback(mt_file *f) {
+#ifdef SYNC_FILE_RANGE_WRITE
+  sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)f;
+#endif
+}
+
 int mt_file_truncate(mt_file *f, uint64_t size) {
   int err = injected(MT_FOP_TRUNCATE, f->path, NULL);
   if (err) return io_error("ftruncate", f->path, err);

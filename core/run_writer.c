@@ -57,6 +57,7 @@ static int flush_out(mt_run_writer *w) {
   if (!w->out.len) return MT_OK;
   int rc = mt_file_append(w->f, w->out.p, w->out.len);
   w->out.len = 0;
+  if (!rc) mt_file_start_writeback(w->f);
   return rc;
 }
 
