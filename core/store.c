@@ -32,7 +32,7 @@
  *    is at the head of the queue: a leader, or a barrier (mt_store_flush),
  *    which holds the head for an exclusive section.
  *  - view_mu guards `active`, the frozen list and the run list for
- *    readers, who take refs under it, plus the flush thread's counters and
+ *    readers, who take refs under it, plus the background threads' counters and
  *    conditions (store_int.h).  `active` is replaced only by the head of
  *    the queue; the lists change under it in single steps (store_flush.c).
  *  - flush_mu serialises mt_store_flush and close.
@@ -77,14 +77,15 @@
  *     (invariant 5), so it is never met again.
  *  8. Under MT_SYNC_NONE a freeze makes the new segment under its .tmp
  *     name, writes its header and renames it, with no sync of the file or
- *     the directory; the flush thread closes the old segment.  After a
+ *     the directory; the sync thread closes the old segment.  After a
  *     power loss any such segment may be missing, or blank (its header
  *     never reached the disk): recovery drops blank segments, and a gap in
  *     the numbers before a PREV_UNSYNCED segment is judged by its base_seq
  *     as in invariant 7 rather than failing the open.
- *  9. Recycling (MT_SYNC_NONE): the flush thread keeps a retired segment's
- *     log open (parked); once the segment is obsolete its file is renamed
- *     to RECYCLED_NAME instead of unlinked (an open removes it), and the next freeze
+ *  9. Recycling (MT_SYNC_NONE): the sync thread keeps retired segments'
+ *     logs open (parked, up to MT_STORE_PARK_MAX); once a segment is
+ *     obsolete its file is renamed to recycled-wal-<number>.tmp instead of
+ *     unlinked (an open removes it; up to MT_STORE_RECYCLE_MAX wait), and the next freeze
  *     writes the new segment over it from offset 0 through the same
  *     mapping, so its pages are written without first-touch faults.  The
  *     old bytes past the new data are records of another segment number:
@@ -120,7 +121,7 @@ static int check_slice(const char *fn, const char *what, mt_slice s) {
 }
 
 /* The log of an obsolete segment kept for the next one (invariant 9). */
-#define RECYCLED_NAME "recycled-wal.tmp"
+#define RECYCLED_PREFIX "recycled-wal-"
 
 static void seg_path(const mt_store *s, char *buf, uint64_t number, const char *suffix) {
   char name[MT_WAL_NAME_MAX];
@@ -230,7 +231,7 @@ static int collect(void *ctx, const char *name) {
   seglist *l = ctx;
   uint64_t n;
   if (ends_with(name, "wal-", ".log.tmp") || ends_with(name, "run-", ".sst.tmp") ||
-      !strcmp(name, "FLUSHED.tmp") || !strcmp(name, RECYCLED_NAME)) {
+      !strcmp(name, "FLUSHED.tmp") || ends_with(name, RECYCLED_PREFIX, ".tmp")) {
     char path[PATH_CAP]; /* an unfinished rewrite, run or record, a log to reuse: never live */
     snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
     return mt_path_remove(path);
@@ -543,6 +544,7 @@ static int open_runs(mt_store *s, numlist *runs) {
   /* oldest first by seqs: a flush numbered below a merge that ran beside
    * it holds newer seqs (the ranges of live runs are disjoint) */
   if (s->nruns > 1) qsort(s->runs, s->nruns, sizeof *s->runs, cmp_run_seq);
+  s->ndurable = s->nruns;
   if (!rc && removed) rc = mt_dir_sync(s->dir);
   uint64_t flushed = 0;
   if (!rc) rc = mt_store_read_flushed_(s, &flushed);
@@ -706,6 +708,7 @@ static void store_free(mt_store *s) {
   pthread_cond_destroy(&s->work_cv);
   pthread_cond_destroy(&s->room_cv);
   pthread_cond_destroy(&s->merge_cv);
+  pthread_cond_destroy(&s->sync_cv);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->view_mu);
   pthread_mutex_destroy(&s->flush_mu);
@@ -733,6 +736,7 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   pthread_cond_init(&s->work_cv, &s->cv_attr);
   pthread_cond_init(&s->room_cv, NULL);
   pthread_cond_init(&s->merge_cv, NULL);
+  pthread_cond_init(&s->sync_cv, &s->cv_attr);
   s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
   s->dir = dir ? mt_strdup(dir) : NULL;
   if (!s->rep || (dir && !s->dir)) {
@@ -777,20 +781,22 @@ int mt_store_close(mt_store *s) {
   pthread_mutex_lock(&s->flush_mu);
   mt_store_stop_flusher_(s); /* flushes what it can, then exits */
   int rc = MT_OK;
-  if (s->retired) { /* the flush thread did not get to it */
+  if (s->retired) { /* the sync thread did not get to it */
     rc = mt_wal_writer_close(s->retired);
     s->retired = NULL;
   }
-  int prc = mt_file_close(s->parked); /* its segment is live: cut to its data */
-  if (!rc) rc = prc;
-  s->parked = NULL;
-  if (s->recycled) {
-    char path[PATH_CAP];
-    snprintf(path, sizeof path, "%s", mt_file_path(s->recycled));
-    mt_file_close(s->recycled);
-    mt_path_remove(path);
-    s->recycled = NULL;
+  for (size_t i = 0; i < s->nparked; i++) {
+    int prc = mt_file_close(s->parked[i]); /* its segment is live: cut to its data */
+    if (!rc) rc = prc;
   }
+  s->nparked = 0;
+  for (size_t i = 0; i < s->nrecycled; i++) {
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s", mt_file_path(s->recycled[i]));
+    mt_file_close(s->recycled[i]);
+    mt_path_remove(path);
+  }
+  s->nrecycled = 0;
   if (s->wal) {
     int src = s->failed ? MT_OK : mt_wal_writer_sync(s->wal);
     if (!rc) rc = src;
@@ -1037,9 +1043,10 @@ void mt_store_run_path_(const mt_store *s, char *buf, uint64_t number, const cha
   snprintf(buf, PATH_CAP, "%s/%s%s", s->dir, name, suffix);
 }
 
-static void recycle_parked(mt_store *s);
+static void recycle_parked(mt_store *s, size_t i);
 int mt_store_remove_segments_(mt_store *s, uint64_t from, uint64_t to) {
-  if (s->parked && s->parked_n >= from && s->parked_n < to) recycle_parked(s);
+  for (size_t i = s->nparked; i-- > 0;)
+    if (s->parked_n[i] >= from && s->parked_n[i] < to) recycle_parked(s, i);
   return remove_segments(s, from, to);
 }
 int mt_store_exclusive_begin_(mt_store *s, waiter *w) { return exclusive_begin(s, w); }
@@ -1060,27 +1067,30 @@ static void close_retired(mt_store *s, mt_wal_writer *retired) {
 }
 
 void mt_store_park_retired_(mt_store *s, mt_wal_writer *retired) {
-  if (s->parked) {
+  if (s->nparked == MT_STORE_PARK_MAX) {
     close_retired(s, retired);
     return;
   }
-  s->parked_n = mt_wal_writer_number(retired);
-  s->parked = mt_wal_writer_release(retired);
+  s->parked_n[s->nparked] = mt_wal_writer_number(retired);
+  s->parked[s->nparked++] = mt_wal_writer_release(retired);
 }
 
-/* The parked log's segment is obsolete: it becomes the recycled log (under
- * its .tmp name, so an open removes it), or is closed when one is there. */
-static void recycle_parked(mt_store *s) {
-  mt_file *f = s->parked;
-  s->parked = NULL;
+/* parked[i]'s segment is obsolete: its log becomes a recycled one (under a
+ * .tmp name, so an open removes it), or is closed when enough wait. */
+static void recycle_parked(mt_store *s, size_t i) {
+  mt_file *f = s->parked[i];
+  uint64_t number = s->parked_n[i];
+  s->nparked--;
+  memmove(s->parked + i, s->parked + i + 1, (s->nparked - i) * sizeof *s->parked);
+  memmove(s->parked_n + i, s->parked_n + i + 1, (s->nparked - i) * sizeof *s->parked_n);
   char path[PATH_CAP];
-  snprintf(path, sizeof path, "%s/" RECYCLED_NAME, s->dir);
+  snprintf(path, sizeof path, "%s/" RECYCLED_PREFIX "%012" PRIu64 ".tmp", s->dir, number);
   pthread_mutex_lock(&s->view_mu);
-  bool room = !s->recycled;
+  bool room = s->nrecycled < MT_STORE_RECYCLE_MAX; /* only this thread adds */
   pthread_mutex_unlock(&s->view_mu);
   if (room && mt_file_rename(f, path) == MT_OK) {
     pthread_mutex_lock(&s->view_mu);
-    s->recycled = f;
+    s->recycled[s->nrecycled++] = f;
     pthread_mutex_unlock(&s->view_mu);
     return;
   }
@@ -1092,8 +1102,7 @@ static void recycle_parked(mt_store *s) {
  * On failure nothing is left behind. */
 static int lazy_segment(mt_store *s, uint64_t number, mt_wal_writer **out) {
   pthread_mutex_lock(&s->view_mu);
-  mt_file *log = s->recycled;
-  s->recycled = NULL;
+  mt_file *log = s->nrecycled ? s->recycled[--s->nrecycled] : NULL;
   pthread_mutex_unlock(&s->view_mu);
   char path[PATH_CAP];
   seg_path(s, path, number, "");
@@ -1120,7 +1129,7 @@ static int lazy_segment(mt_store *s, uint64_t number, mt_wal_writer **out) {
   return rc;
 }
 
-/* The segment the last MT_SYNC_NONE freeze retired, if the flush thread
+/* The segment the last MT_SYNC_NONE freeze retired, if the sync thread
  * has not closed it yet (busy with a flush): the caller closes it. */
 static mt_wal_writer *take_retired(mt_store *s) {
   pthread_mutex_lock(&s->view_mu);
@@ -1156,7 +1165,7 @@ int mt_store_switch_memtable_(mt_store *s) {
    * and durable before a write goes into it.  Under MT_SYNC_NONE no sync is
    * on the writers' path (invariant 8): neither segment is synced -- the
    * new one's header says so, and recovery ends the log where the data
-   * stops (invariant 7) -- and the flush thread closes the old one. */
+   * stops (invariant 7) -- and the sync thread closes the old one. */
   bool lazy = s->sync == MT_SYNC_NONE && s->dir;
   if (lazy) {
     mt_wal_writer *left = take_retired(s);
@@ -1192,7 +1201,10 @@ int mt_store_switch_memtable_(mt_store *s) {
     }
   }
   pthread_mutex_lock(&s->view_mu);
-  if (lazy && w) s->retired = old;
+  if (lazy && w) {
+    s->retired = old;
+    pthread_cond_signal(&s->sync_cv);
+  }
   s->imm[s->nimm++] = (frozen){s->active, limit, atomic_load_explicit(&s->visible_seq, memory_order_relaxed)};
   s->active = m;
   pthread_cond_signal(&s->work_cv);

@@ -1,57 +1,74 @@
 /* store_flush.c -- the store's background threads: the flush thread
  * flushes frozen memtables oldest first (IMMUTABLE -> FLUSHING -> FLUSHED)
- * through the sink, releases their WAL segments and retries failures with
- * a backoff; the merge thread (default sink only) folds the newest runs
- * into one once there are more than max_runs, beside the flushes, so
- * writers never wait for a merge; plus mt_store_flush.
- *
- * Before any flush, the thread takes the segment a MT_SYNC_NONE freeze
- * left behind (store.c invariants 8 and 9).
+ * through the sink and retries failures with a backoff; the sync thread
+ * makes the flushed runs durable, oldest first, and removes the WAL
+ * segments they release; the merge thread (default sink only) folds the
+ * newest durable runs into one once there are more than max_runs, beside
+ * the flushes, so writers never wait for a merge; plus mt_store_flush.
  *
  * The default sink (no options.sink, a dir) writes one sorted run per
- * memtable: run-<n>.sst.tmp is written, read back and verified
- * (mt_run_open checks every checksum and the order of every entry),
- * fdatasynced, renamed to run-<n>.sst and the directory fsynced.  Only then
- * is the run published to readers and the memtable retired, in one view_mu
- * section, and only then are the memtable's WAL segments removed.
+ * memtable: run-<n>.sst.tmp is written (its writeback started as it goes),
+ * read back and verified (mt_run_open checks every checksum and the order
+ * of every entry).  Then the run is published to readers and the memtable
+ * retired, in one view_mu section, so writers get their room back without
+ * waiting for the disk, and the run joins `pend`.  The sync thread
+ * fdatasyncs it, renames it to run-<n>.sst and fsyncs the directory; only
+ * then does it count as durable (ndurable) and are the memtable's WAL
+ * segments removed.  Meanwhile the flush thread writes the next run: the
+ * disk and the CPU work at once.  A failed fdatasync may have marked pages
+ * clean that never reached the disk, so such a run is written again from
+ * its own verified mapping, under a new number, before the next try.
+ *
+ * The sync thread also takes the segment a MT_SYNC_NONE freeze left behind
+ * before it removes any (store.c invariants 8 and 9).
  *
  * What recovery knows: every run's footer records the highest seq it
- * holds; flushes go oldest memtable first, so the runs hold every seq up
- * to the highest of those (covered_seq) and replay skips records at or
- * below it.  A merged run records the numbers of the runs it replaces;
- * recovery removes any it finds still there.  A user sink is told nothing
- * the store can read back, so after each of its flushes the store writes
- * FLUSHED (the memtable's last seq + a checksum, via .tmp + rename + dir
- * sync) before removing segments: a crash in between replays nothing twice.
+ * holds; runs become durable oldest memtable first, so the runs hold every
+ * seq up to the highest of those (covered_seq) and replay skips records at
+ * or below it.  A run not yet durable is a .tmp file, removed at open; its
+ * segments are still there.  A merged run records the numbers of the runs
+ * it replaces; recovery removes any it finds still there.  A user sink is
+ * told nothing the store can read back, so after each of its flushes the
+ * store writes FLUSHED (the memtable's last seq + a checksum, via .tmp +
+ * rename + dir sync) before removing segments: a crash in between replays
+ * nothing twice.
  *
- * Thread safety: one flush thread and one merge thread per store.  The
- * flush thread alone touches first_segment (after open) and appends runs;
- * the merge thread alone removes runs.  view_mu guards the lists, next_run
- * and the counters; the threads hold it only to take work and to publish
- * results, never across I/O.  `closing` is a relaxed hint for a long
- * merge to give up at close (view_mu's stop is the real signal).
+ * Thread safety: one flush, one sync and one merge thread per store (no
+ * sync thread without a dir).  The flush thread alone appends runs and pend
+ * entries; the sync thread alone touches first_segment and parked (after
+ * open), works on pend[0], replaces runs that are not durable and removes
+ * pend entries; the merge thread alone removes runs, durable ones only.
+ * view_mu guards the lists, npend and pend's entries (each thread copies
+ * the entry it works on), ndurable, next_run and the counters; the threads
+ * hold it only to take work and to publish results, never across I/O.
+ * `closing` is a relaxed hint for a long merge to give up at close
+ * (view_mu's stop is the real signal).
  *
  * Invariants:
- *  1. Frozen memtables leave the list oldest first, and only after their
- *     data is durable in a run (or the user sink returned success and
- *     FLUSHED is durable).
+ *  1. Frozen memtables leave the list oldest first, once their run is
+ *     written, verified and published (or the user sink returned success
+ *     and FLUSHED is durable); a memtable leaving joins pend.
  *  2. A segment is removed only when every memtable with data in it is
- *     durably flushed: segments below a frozen memtable's seg_limit hold
- *     data of it and older ones only.
- *  3. A failed attempt leaves the memtable IMMUTABLE in the list; the next
- *     try waits a backoff (BACKOFF_MIN doubling to BACKOFF_MAX), cut short
- *     by mt_store_flush.  The store keeps accepting writes (until
- *     back-pressure holds them).
- *  4. A merge takes the newest runs (merge_start says how many: a tiered
- *     policy that leaves at most max_runs / 2), writes a new run holding
- *     every version of them, makes it durable, then replaces them in the
- *     list in one view_mu section (they are still in the same places:
- *     flushes only append, and only the merge thread removes runs).  Readers holding old runs keep them (refs);
- *     the files are unlinked at once (the mappings stay valid).  Its
- *     number may exceed a flush's that holds newer seqs, so the list (and
- *     recovery's order) is by seqs, never by number; it names the range of
- *     numbers it replaces, and recovery removes only runs in that range
- *     whose seqs it contains.
+ *     durably flushed: pend is worked on oldest first, and a memtable's
+ *     segments (below its seg_limit) go only when its run is durable.
+ *  3. runs[0 .. ndurable) are durable; runs[ndurable ..) are the runs of
+ *     pend's entries, in the same order.  At most MT_STORE_PEND_MAX
+ *     entries wait: the flush thread waits for room.
+ *  4. A failed attempt leaves the memtable IMMUTABLE in the list (a failed
+ *     sync leaves the entry in pend); the next try waits a backoff
+ *     (BACKOFF_MIN doubling to BACKOFF_MAX), cut short by mt_store_flush.
+ *     The store keeps accepting writes (until back-pressure holds them).
+ *  5. A merge takes the newest durable runs (merge_start says how many: a
+ *     tiered policy that leaves at most max_runs / 2), writes a new run
+ *     holding every version of them, makes it durable, then replaces them
+ *     in the list in one view_mu section (they are still in the same
+ *     places: flushes only append, the sync thread only replaces runs that
+ *     are not durable, and only the merge thread removes runs).  Readers
+ *     holding old runs keep them (refs); the files are unlinked at once
+ *     (the mappings stay valid).  Its number may exceed a flush's that
+ *     holds newer seqs, so the list (and recovery's order) is by seqs,
+ *     never by number; it names the range of numbers it replaces, and
+ *     recovery removes only runs in that range whose seqs it contains.
  */
 #include "store_int.h"
 
@@ -120,13 +137,45 @@ static int write_flushed(mt_store *s, uint64_t seq) {
   return rc;
 }
 
+/* ---- writing runs ------------------------------------------------------------------- */
+
+/* Writes every entry of `it` into run info->number's .tmp file, finishes
+ * it and reads it back (verified): *out is the run, *w stays open for the
+ * sync.  On failure the file is gone.  A merge gives up when the store
+ * closes (give_up). */
+static int write_run(mt_store *s, mt_iter *it, const mt_run_info *info, bool give_up, mt_run_writer **w,
+                     mt_run **out) {
+  char tmp[MT_STORE_PATH_CAP];
+  mt_store_run_path_(s, tmp, info->number, ".tmp");
+  *out = NULL;
+  int rc = mt_run_writer_open(w, tmp, info);
+  if (rc) return rc;
+  uint64_t k = 0;
+  for (mt_iter_seek_to_first(it); !rc && mt_iter_valid(it); mt_iter_next(it)) {
+    rc = mt_run_writer_add(*w, mt_iter_key(it), mt_iter_seq(it), mt_iter_kind(it), mt_iter_value(it));
+    if (!rc && give_up && !(++k & 4095) && atomic_load_explicit(&s->closing, memory_order_relaxed))
+      rc = mt_set_error(MT_EIO, "merge: abandoned, the store is closing");
+  }
+  if (!rc) rc = mt_iter_status(it);
+  if (!rc) rc = mt_run_writer_finish(*w);
+  if (!rc) rc = mt_run_open(out, tmp, s->cmp.compare ? &s->cmp : NULL);
+  if (rc) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mt_last_error());
+    mt_run_writer_close(*w, true);
+    *w = NULL;
+    mt_set_error(rc, "%s", msg);
+  }
+  return rc;
+}
+
 /* ---- the sorted-run sink ----------------------------------------------------------- */
 
 typedef struct run_sink {
   mt_store *s;
   mt_run_info info;
-  mt_run_writer *w;
-  mt_run *out; /* the verified run, after finish succeeded */
+  mt_run_writer *w; /* after finish succeeded: open, for the sync thread */
+  mt_run *out;      /* the verified run, after finish succeeded */
 } run_sink;
 
 static int rs_begin(void *ctx, uint64_t memtable_id, uint64_t count) {
@@ -143,28 +192,18 @@ static int rs_add(void *ctx, mt_slice key, uint64_t seq, mt_kind kind, mt_slice 
   return mt_run_writer_add(rs->w, key, seq, kind, value);
 }
 
-/* write the tail, read back and verify, sync, rename, sync the dir */
+/* write the tail, read back and verify; the sync thread does the rest */
 static int rs_finish(void *ctx, int status) {
   run_sink *rs = ctx;
   mt_store *s = rs->s;
   if (!rs->w) return status;
-  char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
-  snprintf(tmp, sizeof tmp, "%s", mt_run_writer_path(rs->w));
-  mt_store_run_path_(s, path, rs->info.number, "");
   int rc = status < 0 ? status : mt_run_writer_finish(rs->w);
-  if (!rc) rc = mt_run_open(&rs->out, tmp, s->cmp.compare ? &s->cmp : NULL);
-  if (!rc) rc = mt_run_writer_sync(rs->w);
-  int crc = mt_run_writer_close(rs->w, false);
-  rs->w = NULL;
-  if (!rc) rc = crc;
-  if (!rc) rc = mt_path_rename(tmp, path);
-  if (!rc) rc = mt_dir_sync(s->dir);
+  if (!rc) rc = mt_run_open(&rs->out, mt_run_writer_path(rs->w), s->cmp.compare ? &s->cmp : NULL);
   if (rc) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", mt_last_error());
-    mt_run_unref(rs->out);
-    rs->out = NULL;
-    mt_path_remove(tmp);
+    mt_run_writer_close(rs->w, true);
+    rs->w = NULL;
     mt_set_error(rc, "%s", msg);
   }
   return rc;
@@ -194,9 +233,10 @@ static int reserve_run(mt_store *s, uint64_t *number) {
   return rc;
 }
 
-/* Flushes f (the oldest frozen memtable); on success it has left the list. */
+/* Flushes f (the oldest frozen memtable); on success it has left the list
+ * and (with a dir) joined pend.  REQUIRES: room in pend. */
 static int flush_one(mt_store *s, frozen f) {
-  mt_run *run = NULL;
+  pending_run p = {NULL, NULL, 0, f.seg_limit, PEND_WRITTEN};
   int rc = MT_OK;
   if (s->sink) {
     /* FLUSHED already: the sink took it, only the record failed last time */
@@ -206,48 +246,108 @@ static int flush_one(mt_store *s, frozen f) {
     run_sink rs = {s, {s->cmp_name, 0, 0, 0}, NULL, NULL};
     rc = reserve_run(s, &rs.info.number);
     if (!rc) rc = mt_memtable_flush(f.m, &run_sink_ops, &rs);
-    run = rs.out;
+    p.run = rs.out;
+    p.w = rs.w;
+    p.number = rs.info.number;
   }
-  if (rc) {
-    mt_run_unref(run);
-    return rc;
-  }
+  if (rc) return rc;
   pthread_mutex_lock(&s->view_mu);
-  if (run) {
-    s->runs[s->nruns++] = run; /* reserved above */
-    pthread_cond_signal(&s->merge_cv);
-  }
+  if (p.run) s->runs[s->nruns++] = p.run; /* reserved above */
   memmove(s->imm, s->imm + 1, (s->nimm - 1) * sizeof *s->imm);
   s->nimm--;
+  if (s->dir) {
+    s->pend[s->npend++] = p;
+    pthread_cond_signal(&s->sync_cv);
+  }
   pthread_mutex_unlock(&s->view_mu);
   mt_memtable_unref(f.m);
   atomic_fetch_add_explicit(&s->flushes, 1, memory_order_relaxed);
-  if (s->dir && f.seg_limit > s->first_segment) {
-    /* the data is durable: a failed removal is retried by the next flush */
-    if (!mt_store_remove_segments_(s, s->first_segment, f.seg_limit)) s->first_segment = f.seg_limit;
-  }
   return MT_OK;
+}
+
+/* ---- making runs durable ---------------------------------------------------------------- */
+
+/* p's fdatasync (or close) failed: its run is written again, from its own
+ * verified mapping, under a new number, and takes the old one's place in
+ * the list (it is not durable, so no merge has it). */
+static int rewrite_run(mt_store *s, pending_run *p) {
+  char old[MT_STORE_PATH_CAP];
+  mt_store_run_path_(s, old, p->number, ".tmp");
+  mt_run_info info = {s->cmp_name, 0, 0, 0};
+  int rc = reserve_run(s, &info.number);
+  mt_iter *it = NULL;
+  if (!rc) rc = mt_run_iter_new(&it, p->run);
+  mt_run_writer *w = NULL;
+  mt_run *out = NULL;
+  if (!rc) rc = write_run(s, it, &info, false, &w, &out);
+  mt_iter_free(it);
+  if (rc) return rc;
+  pthread_mutex_lock(&s->view_mu);
+  for (size_t i = s->ndurable; i < s->nruns; i++)
+    if (s->runs[i] == p->run) s->runs[i] = out;
+  pthread_mutex_unlock(&s->view_mu);
+  mt_run_unref(p->run); /* the list's ref; readers may hold theirs */
+  mt_path_remove(old);
+  *p = (pending_run){out, w, info.number, p->seg_limit, PEND_WRITTEN};
+  return MT_OK;
+}
+
+/* fdatasync, close, rename, directory sync: p's run becomes durable.  Each
+ * step done is kept in p->stage, so a retry goes on from the failed one. */
+static int make_durable(mt_store *s, pending_run *p) {
+  if (!p->run) return MT_OK;
+  int rc = MT_OK;
+  if (p->stage == PEND_BAD) rc = rewrite_run(s, p);
+  if (!rc && p->stage == PEND_WRITTEN) {
+    rc = mt_run_writer_sync(p->w);
+    int crc = mt_run_writer_close(p->w, false);
+    p->w = NULL;
+    if (!rc) rc = crc;
+    p->stage = rc ? PEND_BAD : PEND_SYNCED;
+  }
+  if (!rc && p->stage == PEND_SYNCED) {
+    char tmp[MT_STORE_PATH_CAP], path[MT_STORE_PATH_CAP];
+    mt_store_run_path_(s, tmp, p->number, ".tmp");
+    mt_store_run_path_(s, path, p->number, "");
+    rc = mt_path_rename(tmp, path);
+    if (!rc) p->stage = PEND_RENAMED;
+  }
+  if (!rc) rc = mt_dir_sync(s->dir);
+  return rc;
+}
+
+/* After an attempt that failed: the error is what mt_store_flush reports.
+ * REQUIRES: view_mu. */
+static void note_failure(mt_store *s, int rc, uint64_t *backoff) {
+  s->flush_errors++;
+  s->err_gen++;
+  s->flush_rc = rc;
+  snprintf(s->flush_msg, sizeof s->flush_msg, "%s", mt_last_error());
+  *backoff = *backoff ? *backoff * 2 : BACKOFF_MIN_NS;
+  if (*backoff > BACKOFF_MAX_NS) *backoff = BACKOFF_MAX_NS;
 }
 
 /* ---- merge ---------------------------------------------------------------------------- */
 
-/* The first of the runs a merge folds: the newest ones, enough of them to
- * leave at most max_runs / 2 runs, and then every older run no bigger than
- * what is folded so far.  So the runs left are each bigger than all newer
- * ones together (sizes grow geometrically towards the oldest) and a byte
- * is rewritten about log2(data / flush) times, not once per merge.
- * REQUIRES: view_mu, nruns > max_runs. */
+/* The first of the runs a merge folds: the newest durable ones, enough of
+ * them to leave at most max_runs / 2 runs, and then every older run no
+ * bigger than what is folded so far.  So the runs left are each bigger
+ * than all newer ones together (sizes grow geometrically towards the
+ * oldest) and a byte is rewritten about log2(data / flush) times, not once
+ * per merge.  The merge ends at ndurable.
+ * REQUIRES: view_mu, ndurable >= 2. */
 static size_t merge_start(const mt_store *s) {
   size_t keep = s->max_runs / 2, first = keep - 1; /* leaves keep - 1 + the merged one */
+  if (first > s->ndurable - 2) first = s->ndurable - 2;
   uint64_t bytes = 0;
-  for (size_t i = first; i < s->nruns; i++) bytes += mt_run_file_bytes(s->runs[i]);
+  for (size_t i = first; i < s->ndurable; i++) bytes += mt_run_file_bytes(s->runs[i]);
   while (first > 0 && mt_run_file_bytes(s->runs[first - 1]) <= bytes) bytes += mt_run_file_bytes(s->runs[--first]);
   return first;
 }
 
 static int merge_runs(mt_store *s) {
   pthread_mutex_lock(&s->view_mu);
-  size_t first = merge_start(s), n = s->nruns - first;
+  size_t first = merge_start(s), n = s->ndurable - first;
   mt_run **in = mt_malloc(n * sizeof *in);
   uint64_t number = s->next_run++;
   if (in) {
@@ -270,19 +370,8 @@ static int merge_runs(mt_store *s) {
   mt_run_writer *w = NULL;
   mt_run *out = NULL;
   int rc = mt_store_merge_runs_iter_(&it, mt_store_cmp_(s), in, n);
-  if (!rc) rc = mt_run_writer_open(&w, tmp, &info);
-  if (!rc) {
-    uint64_t k = 0;
-    for (mt_iter_seek_to_first(it); !rc && mt_iter_valid(it); mt_iter_next(it)) {
-      rc = mt_run_writer_add(w, mt_iter_key(it), mt_iter_seq(it), mt_iter_kind(it), mt_iter_value(it));
-      if (!rc && !(++k & 4095) && atomic_load_explicit(&s->closing, memory_order_relaxed))
-        rc = mt_set_error(MT_EIO, "merge: abandoned, the store is closing");
-    }
-    if (!rc) rc = mt_iter_status(it);
-  }
+  if (!rc) rc = write_run(s, it, &info, true, &w, &out);
   mt_iter_free(it);
-  if (!rc) rc = mt_run_writer_finish(w);
-  if (!rc) rc = mt_run_open(&out, tmp, s->cmp.compare ? &s->cmp : NULL);
   if (!rc) rc = mt_run_writer_sync(w);
   if (w) {
     int crc = mt_run_writer_close(w, false);
@@ -292,11 +381,11 @@ static int merge_runs(mt_store *s) {
   if (!rc) rc = mt_dir_sync(s->dir);
   if (!rc) {
     pthread_mutex_lock(&s->view_mu);
-    /* the inputs are still at first .. first + n - 1: flushes only append,
-     * and this thread alone removes runs */
+    /* the inputs are still at first .. first + n - 1 (invariant 5) */
     s->runs[first] = out;
     memmove(s->runs + first + 1, s->runs + first + n, (s->nruns - first - n) * sizeof *s->runs);
     s->nruns -= n - 1;
+    s->ndurable -= n - 1;
     s->merges++;
     pthread_mutex_unlock(&s->view_mu);
     for (size_t i = 0; i < n; i++) {
@@ -314,7 +403,7 @@ static int merge_runs(mt_store *s) {
   return rc;
 }
 
-/* ---- the thread ------------------------------------------------------------------------ */
+/* ---- the threads ------------------------------------------------------------------------ */
 
 static void deadline_after(struct timespec *ts, uint64_t ns) {
   uint64_t t = mt_store_mono_ns_() + ns;
@@ -335,14 +424,6 @@ static void *flusher(void *arg) {
   uint64_t backoff = 0;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
-    if (s->retired) { /* a MT_SYNC_NONE freeze's old segment comes first */
-      mt_wal_writer *retired = s->retired;
-      s->retired = NULL;
-      pthread_mutex_unlock(&s->view_mu);
-      mt_store_park_retired_(s, retired);
-      pthread_mutex_lock(&s->view_mu);
-      continue;
-    }
     if (!s->nimm) {
       if (s->stop) break;
       pthread_cond_wait(&s->work_cv, &s->view_mu);
@@ -354,43 +435,109 @@ static void *flusher(void *arg) {
       deadline_after(&ts, backoff);
       if (pthread_cond_timedwait(&s->work_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
     }
+    if (s->dir && s->npend == MT_STORE_PEND_MAX) { /* the sync thread catches up first */
+      if (s->stop && s->sync_failed) break;
+      pthread_cond_wait(&s->work_cv, &s->view_mu);
+      continue;
+    }
     if (runs_full(s)) { /* reads stay bounded: the merge thread catches up first */
       pthread_cond_wait(&s->work_cv, &s->view_mu);
       continue;
     }
     s->kick = false;
-    if (s->nimm) {
-      frozen f = s->imm[0];
-      s->flushing = true;
+    frozen f = s->imm[0];
+    s->flushing = true;
+    pthread_mutex_unlock(&s->view_mu);
+    int rc = flush_one(s, f);
+    pthread_mutex_lock(&s->view_mu);
+    s->flushing = false;
+    if (rc) note_failure(s, rc, &backoff);
+    else backoff = 0;
+    pthread_cond_broadcast(&s->room_cv);
+  }
+  s->flusher_done = true;
+  pthread_cond_signal(&s->sync_cv);
+  pthread_mutex_unlock(&s->view_mu);
+  return NULL;
+}
+
+/* The sync thread: parks the segment a MT_SYNC_NONE freeze retired, makes
+ * pend's runs durable oldest first and removes the segments they release;
+ * once the flush thread is done, it drains pend (or gives up after a
+ * failure: the WAL keeps the data) and exits. */
+static void *syncer(void *arg) {
+  mt_store *s = arg;
+  uint64_t backoff = 0;
+  pthread_mutex_lock(&s->view_mu);
+  for (;;) {
+    if (s->retired) { /* before any segment goes */
+      mt_wal_writer *retired = s->retired;
+      s->retired = NULL;
       pthread_mutex_unlock(&s->view_mu);
-      int rc = flush_one(s, f);
+      mt_store_park_retired_(s, retired);
       pthread_mutex_lock(&s->view_mu);
-      s->flushing = false;
-      if (rc) {
-        s->flush_errors++;
-        s->err_gen++;
-        s->flush_rc = rc;
-        snprintf(s->flush_msg, sizeof s->flush_msg, "%s", mt_last_error());
-        backoff = backoff ? backoff * 2 : BACKOFF_MIN_NS;
-        if (backoff > BACKOFF_MAX_NS) backoff = BACKOFF_MAX_NS;
-      } else {
-        backoff = 0;
-      }
-      pthread_cond_broadcast(&s->room_cv);
+      continue;
     }
+    if (!s->npend) {
+      if (s->flusher_done) break;
+      pthread_cond_wait(&s->sync_cv, &s->view_mu);
+      continue;
+    }
+    if (backoff && !s->kick_sync) {
+      if (s->stop && s->flusher_done) break;
+      struct timespec ts;
+      deadline_after(&ts, backoff);
+      if (pthread_cond_timedwait(&s->sync_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
+    }
+    s->kick_sync = false;
+    pending_run p = s->pend[0];
+    s->syncing = true;
+    pthread_mutex_unlock(&s->view_mu);
+    int rc = make_durable(s, &p);
+    pthread_mutex_lock(&s->view_mu);
+    if (rc) {
+      s->pend[0] = p; /* the stage reached, for the retry */
+      s->sync_failed = true;
+      note_failure(s, rc, &backoff);
+      s->syncing = false;
+      pthread_cond_broadcast(&s->room_cv);
+      pthread_cond_broadcast(&s->work_cv);
+      continue;
+    }
+    backoff = 0;
+    s->sync_failed = false;
+    memmove(s->pend, s->pend + 1, (s->npend - 1) * sizeof *s->pend);
+    s->npend--;
+    if (p.run) {
+      s->ndurable++;
+      pthread_cond_signal(&s->merge_cv);
+    }
+    pthread_cond_signal(&s->work_cv); /* room in pend */
+    pthread_mutex_unlock(&s->view_mu);
+    if (p.seg_limit > s->first_segment) {
+      /* the data is durable: a failed removal is retried after the next flush */
+      if (!mt_store_remove_segments_(s, s->first_segment, p.seg_limit)) s->first_segment = p.seg_limit;
+    }
+    pthread_mutex_lock(&s->view_mu);
+    s->syncing = false;
+    pthread_cond_broadcast(&s->room_cv);
+  }
+  for (size_t i = 0; i < s->npend; i++) { /* given up: the runs stay .tmp files, removed at the next open */
+    mt_run_writer_close(s->pend[i].w, false);
+    s->pend[i].w = NULL;
   }
   pthread_mutex_unlock(&s->view_mu);
   return NULL;
 }
 
-/* The merge thread: past max_runs, folds every run into one; after a
- * failure it waits for a new run before trying again. */
+/* The merge thread: past max_runs, folds the newest durable runs into one;
+ * after a failure it waits for a new run before trying again. */
 static void *merger(void *arg) {
   mt_store *s = arg;
   size_t failed_at = 0; /* nruns when the last merge failed */
   pthread_mutex_lock(&s->view_mu);
   while (!s->stop) {
-    if (s->nruns <= s->max_runs || s->nruns == failed_at) {
+    if (s->nruns <= s->max_runs || s->ndurable < 2 || s->nruns == failed_at) {
       pthread_cond_wait(&s->merge_cv, &s->view_mu);
       continue;
     }
@@ -413,6 +560,14 @@ int mt_store_start_flusher_(mt_store *s) {
   int err = pthread_create(&s->thread, NULL, flusher, s);
   if (err) return mt_set_error(MT_ENOMEM, "mt_store_open: cannot start the flush thread: %s", strerror(err));
   s->thread_started = true;
+  if (s->dir) {
+    err = pthread_create(&s->syncer, NULL, syncer, s);
+    if (err) {
+      mt_store_stop_flusher_(s);
+      return mt_set_error(MT_ENOMEM, "mt_store_open: cannot start the sync thread: %s", strerror(err));
+    }
+    s->syncer_started = true;
+  }
   if (s->dir && !s->sink) {
     err = pthread_create(&s->merger, NULL, merger, s);
     if (err) {
@@ -425,18 +580,26 @@ int mt_store_start_flusher_(mt_store *s) {
 }
 
 void mt_store_stop_flusher_(mt_store *s) {
-  if (!s->thread_started && !s->merger_started) return;
+  if (!s->thread_started && !s->merger_started && !s->syncer_started) return;
   atomic_store_explicit(&s->closing, true, memory_order_relaxed);
   pthread_mutex_lock(&s->view_mu);
   s->stop = true;
-  s->kick = true; /* one more try of anything pending */
+  s->kick = s->kick_sync = true; /* one more try of anything pending */
   pthread_cond_broadcast(&s->work_cv);
   pthread_cond_broadcast(&s->room_cv);
   pthread_cond_broadcast(&s->merge_cv);
+  pthread_cond_broadcast(&s->sync_cv);
   pthread_mutex_unlock(&s->view_mu);
   if (s->merger_started) pthread_join(s->merger, NULL);
   if (s->thread_started) pthread_join(s->thread, NULL);
-  s->thread_started = s->merger_started = false;
+  if (!s->thread_started) { /* the sync thread waits for the flush thread's end */
+    pthread_mutex_lock(&s->view_mu);
+    s->flusher_done = true;
+    pthread_cond_signal(&s->sync_cv);
+    pthread_mutex_unlock(&s->view_mu);
+  }
+  if (s->syncer_started) pthread_join(s->syncer, NULL);
+  s->thread_started = s->merger_started = s->syncer_started = false;
 }
 
 /* ---- mt_store_flush ------------------------------------------------------------------------ */
@@ -446,8 +609,9 @@ int mt_store_flush(mt_store *s) {
   pthread_mutex_lock(&s->flush_mu);
   pthread_mutex_lock(&s->view_mu);
   uint64_t gen = s->err_gen;
-  s->kick = true; /* a frozen one left by a failure is retried now */
+  s->kick = s->kick_sync = true; /* a frozen one or a sync left by a failure is retried now */
   pthread_cond_signal(&s->work_cv);
+  pthread_cond_signal(&s->sync_cv);
   pthread_mutex_unlock(&s->view_mu);
   waiter w;
   int rc = mt_store_exclusive_begin_(s, &w);
@@ -455,9 +619,10 @@ int mt_store_flush(mt_store *s) {
   mt_store_exclusive_end_(s, &w);
   if (!rc) {
     pthread_mutex_lock(&s->view_mu);
-    /* until the last flush also removed its segments */
-    while ((s->nimm || s->flushing) && s->err_gen == gen) pthread_cond_wait(&s->room_cv, &s->view_mu);
-    if (s->nimm) rc = mt_set_error(s->flush_rc, "mt_store_flush: %s", s->flush_msg);
+    /* until the last flush is durable and its segments are gone */
+    while ((s->nimm || s->flushing || s->npend || s->syncing) && s->err_gen == gen)
+      pthread_cond_wait(&s->room_cv, &s->view_mu);
+    if (s->nimm || s->npend) rc = mt_set_error(s->flush_rc, "mt_store_flush: %s", s->flush_msg);
     pthread_mutex_unlock(&s->view_mu);
   }
   pthread_mutex_unlock(&s->flush_mu);

@@ -16,7 +16,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { MT_STORE_PATH_CAP = 4096 };
+enum {
+  MT_STORE_PATH_CAP = 4096,
+  MT_STORE_PEND_MAX = 4,    /* flushed memtables waiting for the sync thread */
+  MT_STORE_PARK_MAX = 8,    /* retired segments' logs kept open for recycling */
+  MT_STORE_RECYCLE_MAX = 2, /* obsolete segments' logs ready for the next freezes */
+};
 
 typedef struct waiter {
   mt_slice body; /* encoded entries (a BATCH record's body) */
@@ -28,6 +33,22 @@ typedef struct waiter {
   pthread_cond_t cv;
   struct waiter *next;
 } waiter;
+
+/* A flushed memtable whose run is published but not yet durable (or that
+ * had no run: its segments still wait for the ones before it). */
+typedef enum pend_stage {
+  PEND_WRITTEN, /* written and verified, w open */
+  PEND_BAD,     /* its fdatasync or close failed: to be written again */
+  PEND_SYNCED,  /* synced and closed, under its .tmp name */
+  PEND_RENAMED, /* under its final name; the directory sync is left */
+} pend_stage;
+typedef struct pending_run {
+  mt_run *run;         /* in the run list (its ref); NULL: no run */
+  mt_run_writer *w;    /* PEND_WRITTEN only */
+  uint64_t number;     /* the run's number */
+  uint64_t seg_limit;  /* the flushed memtable's */
+  pend_stage stage;
+} pending_run;
 
 /* A frozen memtable and where its data lives in the WAL. */
 typedef struct frozen {
@@ -55,22 +76,30 @@ struct mt_store {
   char fail_msg[256];
 
   mt_wal_writer *wal;     /* owned by the head of the queue */
-  uint64_t first_segment; /* oldest live segment (flush thread after open) */
+  uint64_t first_segment; /* oldest live segment (sync thread after open) */
 
   /* view_mu guards everything down to `kick` */
   pthread_mutex_t view_mu;
   pthread_cond_t work_cv; /* to the flush thread: a frozen memtable, a kick, stop */
   pthread_cond_t room_cv; /* from it: a memtable flushed, or a flush failed */
-  pthread_cond_t merge_cv; /* to the merge thread: a new run, stop */
+  pthread_cond_t merge_cv; /* to the merge thread: a run became durable, stop */
+  pthread_cond_t sync_cv;  /* to the sync thread: a flushed memtable, a retired segment, stop */
   mt_memtable *active;
   mt_arena_pool *arenas; /* a flushed memtable's arena for the next (thread-safe) */
   frozen *imm; /* oldest first */
   size_t nimm, imm_cap;
   mt_run **runs; /* oldest first */
   size_t nruns, runs_cap;
+  size_t ndurable; /* runs[0 .. ndurable) are durable; the rest are pend's, in its order */
+  pending_run pend[MT_STORE_PEND_MAX]; /* oldest first: appended by the flush thread, */
+  size_t npend;                        /* worked on and removed by the sync thread */
+  bool syncing;       /* the sync thread is at work on pend[0] (through its segments) */
+  bool flusher_done;  /* the flush thread has exited: the sync thread drains and exits */
   bool stop;                /* close: drain what flushes, then exit */
   bool kick;                /* mt_store_flush: retry now, skip the backoff */
-  bool flushing;            /* the flush thread is in a flush (through its segments' removal) */
+  bool kick_sync;           /* the same for the sync thread */
+  bool sync_failed;         /* the sync thread's last try failed */
+  bool flushing;            /* the flush thread is in a flush */
   bool merge_failed;        /* the merge thread's last try failed */
   uint64_t err_gen;         /* failed flush attempts so far */
   int flush_rc;             /* status of the last failed attempt */
@@ -78,15 +107,17 @@ struct mt_store {
   uint64_t stalls, stall_ns, flush_errors, merges;
   uint64_t next_run;        /* number of the next run file */
   mt_wal_writer *retired;   /* a segment a MT_SYNC_NONE freeze left, to close */
-  mt_file *recycled;        /* an obsolete segment's log, to write the next one over */
+  mt_file *recycled[MT_STORE_RECYCLE_MAX]; /* obsolete segments' logs, to write the next ones over */
+  size_t nrecycled;
 
   pthread_mutex_t flush_mu; /* serialises mt_store_flush and close */
   _Atomic bool closing; /* a merge in progress gives up (relaxed: only a hint) */
-  pthread_t thread, merger;
-  bool thread_started, merger_started;
+  pthread_t thread, merger, syncer;
+  bool thread_started, merger_started, syncer_started;
   uint64_t covered_seq; /* every seq <= it is in the runs (or the user sink) */
-  mt_file *parked;      /* the flush thread's: a retired segment's log, kept open */
-  uint64_t parked_n;    /* and its segment number */
+  mt_file *parked[MT_STORE_PARK_MAX]; /* the sync thread's: retired segments' logs, kept open */
+  uint64_t parked_n[MT_STORE_PARK_MAX]; /* and their segment numbers */
+  size_t nparked;
 
   _Atomic uint64_t visible_seq;
   _Atomic uint64_t segment; /* number of the segment written now (stats) */
@@ -109,7 +140,7 @@ void mt_store_exclusive_end_(mt_store *s, waiter *w);
 /* REQUIRES: the head of the queue.  The active memtable joins the frozen
  * list (newest), a new memtable and a new segment take its place. */
 int mt_store_switch_memtable_(mt_store *s);
-/* The flush thread's part of a MT_SYNC_NONE freeze: keeps the retired
+/* The sync thread's part of a MT_SYNC_NONE freeze: keeps the retired
  * segment's log open for reuse once the segment is obsolete (store.c
  * invariant 9), or closes it; a failure fails the store for good. */
 void mt_store_park_retired_(mt_store *s, mt_wal_writer *retired);

@@ -34,6 +34,20 @@ static int count_files(const char *prefix) {
   return n;
 }
 
+/* Files named prefix...suffix. */
+static int count_named(const char *prefix, const char *suffix) {
+  DIR *dd = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  size_t pl = strlen(prefix), sl = strlen(suffix);
+  while (dd && (e = readdir(dd))) {
+    size_t l = strlen(e->d_name);
+    n += l > pl + sl && !strncmp(e->d_name, prefix, pl) && !strcmp(e->d_name + l - sl, suffix);
+  }
+  if (dd) closedir(dd);
+  return n;
+}
+
 static int setup(void **state) {
   snprintf(dir, sizeof dir, "/tmp/mt_life_%d", (int)getpid());
   rm_rf(dir);
@@ -269,7 +283,7 @@ static void settle(mt_store *s, uint64_t max, struct mt_store_stats *st) {
   fail_msg("%llu runs after 10 s (max_runs %llu)", (unsigned long long)st->runs, (unsigned long long)max);
 }
 
-/* Tiered merges (store_flush.c invariant 4): past max_runs the newest runs
+/* Tiered merges (store_flush.c invariant 5): past max_runs the newest runs
  * are folded, leaving at most max_runs / 2; once the writes stop the run
  * count settles at max_runs or fewer.  Then five small flushes make a merge
  * that leaves the big oldest run alone: it is not rewritten each time. */
@@ -487,6 +501,127 @@ static void memtables_freeze_full(void **state) {
                (unsigned long long)counts[i]);
 }
 
+/* Pipelined flushes (store_flush.c): a run is published and its memtable
+ * retired before the run is durable, and its WAL segments stay until it
+ * is.  A child's run syncs hang; it sees every memtable flushed, every key
+ * readable, the runs still .tmp files and the segments still there, then
+ * crashes: the reopen has every key (from the WAL). */
+static int hang_run_syncs(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  if (op == MT_FOP_SYNC && strstr(path, "/run-"))
+    for (;;) pause();
+  return 0;
+}
+
+static void runs_are_read_before_they_are_durable(void **state) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    static const mt_file_fault f = {hang_run_syncs, NULL, NULL};
+    mt_file_set_fault(&f);
+    mt_store *s;
+    mt_store_options o;
+    mt_store_options_init(&o);
+    o.memtable_bytes = 16 << 10;
+    if (mt_store_open(&s, dir, &o)) _exit(2);
+    char kb[16], vb[128];
+    for (int k = 0; k < 300; k++) {
+      key_of(kb, k);
+      if (mt_store_put(s, S(kb), val_of(vb, k, 1))) _exit(3);
+    }
+    struct mt_store_stats st = {0};
+    for (int t = 0; t < 500 && (st.frozen || st.runs < 3); t++) {
+      usleep(10000);
+      mt_store_stats(s, &st);
+    }
+    if (st.frozen || st.runs < 3) _exit(4); /* flushed, though no run is durable */
+    for (int k = 0; k < 300; k++) {
+      void *v;
+      size_t n;
+      key_of(kb, k);
+      mt_slice e = val_of(vb, k, 1);
+      if (mt_store_get(s, S(kb), MT_SEQ_MAX, &v, &n) || n != e.len || memcmp(v, e.data, n)) _exit(5);
+      mt_free(v);
+    }
+    if (count_named("run-", ".sst") != 0 || count_named("run-", ".sst.tmp") < 3) _exit(6);
+    if (count_named("wal-", ".log") < 4) _exit(7); /* the segments wait for the runs */
+    _exit(0); /* the crash */
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  for (int k = 0; k < 300; k++) put(NULL, k, 1);
+  mt_store *s = open_small(16 << 10, 8);
+  check(s);
+  assert_int_equal(count_named("run-", ".sst.tmp"), 0);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
+/* A run whose fdatasync failed is not trusted again (the failed sync may
+ * have marked pages clean that never reached the disk): it is written
+ * anew under another number, and that one is made durable. */
+static char failed_sync[512];
+static int fail_first_run_sync(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  if (op != MT_FOP_SYNC || !strstr(path, "/run-") || failed_sync[0]) return 0;
+  snprintf(failed_sync, sizeof failed_sync, "%s", path);
+  return EIO;
+}
+
+static void failed_run_sync_writes_the_run_again(void **state) {
+  static const mt_file_fault f = {fail_first_run_sync, NULL, NULL};
+  failed_sync[0] = 0;
+  mt_file_set_fault(&f);
+  mt_store *s = open_small(1 << 20, 8);
+  for (int k = 0; k < 200; k++) put(s, k, 1);
+  assert_int_equal(mt_store_flush(s), MT_EIO);
+  assert_true(strstr(mt_last_error(), failed_sync) != NULL);
+  check(s); /* the run still serves reads */
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  mt_file_set_fault(NULL);
+  struct mt_store_stats st;
+  assert_int_equal(mt_store_stats(s, &st), MT_OK);
+  assert_int_equal(st.flush_errors, 1);
+  assert_int_equal(st.runs, 1);
+  char final[512];
+  size_t n = strlen(failed_sync) - strlen(".tmp");
+  snprintf(final, sizeof final, "%.*s", (int)n, failed_sync);
+  assert_int_equal(access(failed_sync, F_OK), -1);
+  assert_int_equal(access(final, F_OK), -1); /* that number never became durable */
+  assert_int_equal(count_named("run-", ".sst"), 1);
+  assert_int_equal(count_files("wal-"), 1);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  s = open_small(1 << 20, 8);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
+/* Merges take durable runs only: with slow run syncs and merges going
+ * on, the run files on disk are the runs the store lists, none left .tmp. */
+static int slow_run_syncs(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  if (op == MT_FOP_SYNC && strstr(path, "/run-")) usleep(3000);
+  return 0;
+}
+
+static void merges_leave_unsynced_runs_alone(void **state) {
+  static const mt_file_fault f = {slow_run_syncs, NULL, NULL};
+  mt_file_set_fault(&f);
+  mt_store *s = open_small(16 << 10, 4);
+  unsigned seed = 5;
+  for (int i = 0; i < 12000; i++) put(s, rand_r(&seed) % NK, i);
+  assert_int_equal(mt_store_flush(s), MT_OK);
+  struct mt_store_stats st;
+  settle(s, 4, &st);
+  assert_true(st.merges >= 2);
+  mt_file_set_fault(NULL);
+  assert_int_equal(count_named("run-", ".sst"), (int)st.runs);
+  assert_int_equal(count_named("run-", ".sst.tmp"), 0);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  s = open_small(16 << 10, 4);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
 /* Case 12 with failures instead of kills: every file operation of a
  * flush fails once in turn; the flush reports it, nothing is lost, the
  * retry succeeds, and a reopen equals the mdl. */
@@ -547,6 +682,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(failure_at_every_step_of_a_flush, setup, teardown),
       cmocka_unit_test_setup_teardown(user_sink_flush_is_recorded, setup, teardown),
       cmocka_unit_test_setup_teardown(memtables_freeze_full, setup, teardown),
+      cmocka_unit_test_setup_teardown(runs_are_read_before_they_are_durable, setup, teardown),
+      cmocka_unit_test_setup_teardown(failed_run_sync_writes_the_run_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(merges_leave_unsynced_runs_alone, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -444,7 +444,7 @@ static bool newest_reused(const char *d, uint64_t *seen, int *nseen) {
   char p[512];
   while (dd && (e = readdir(dd))) {
     snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-    if (!strcmp(e->d_name, "recycled-wal.tmp") && !stat(p, &st)) {
+    if (!strncmp(e->d_name, "recycled-wal-", 13) && !stat(p, &st)) {
       bool known = false;
       for (int i = 0; i < *nseen; i++) known |= seen[i] == (uint64_t)st.st_ino;
       if (!known && *nseen < 64) seen[(*nseen)++] = st.st_ino;
