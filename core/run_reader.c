@@ -24,7 +24,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 typedef struct blockref {
   uint64_t off;
@@ -51,7 +50,6 @@ struct mt_run {
 static uint16_t get_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static uint32_t cksum(const void *p, size_t n) { return (uint32_t)XXH3_64bits(p, n); }
 
 static int bad(const mt_run *r, uint64_t off, const char *what) {
   return mt_set_error(MT_ECORRUPT, "run %s: offset %" PRIu64 ": %s", r->path, off, what);
@@ -86,7 +84,10 @@ static int icmp(const mt_run *r, mt_slice ka, uint64_t sa, mt_slice kb, uint64_t
   return sa > sb ? -1 : sa < sb;
 }
 
-static int verify_block(mt_run *r, uint32_t b, mt_slice *prev_key, uint64_t *prev_seq, uint64_t *count) {
+/* Every entry of block b: in bounds, of a known kind, after the one before
+ * (prev_key, prev_seq); counts them and widens [*min, *max] by their seqs. */
+static int verify_block(mt_run *r, uint32_t b, mt_slice *prev_key, uint64_t *prev_seq, uint64_t *count,
+                        uint64_t *min, uint64_t *max) {
   const blockref *br = &r->blocks[b];
   const uint8_t *p = r->data + br->off, *end = p + br->len;
   ent e = {0};
@@ -103,6 +104,8 @@ static int verify_block(mt_run *r, uint32_t b, mt_slice *prev_key, uint64_t *pre
     *prev_key = e.key;
     *prev_seq = e.seq;
     (*count)++;
+    if (e.seq < *min) *min = e.seq;
+    if (e.seq > *max) *max = e.seq;
     p += e.size;
   }
   if (kcmp(r, e.key, br->last_key) || e.seq != br->last_seq)
@@ -119,7 +122,7 @@ static int parse(mt_run *r) {
   const uint8_t *f = d + n - MT_RUN_FOOTER;
   uint64_t foff = n - MT_RUN_FOOTER;
   if (get_u64(f + 56) != MT_RUN_MAGIC) return bad(r, foff + 56, "bad magic: not a run file");
-  if (cksum(f, 52) != get_u32(f + 52)) return bad(r, foff, "footer checksum mismatch");
+  if (mt_run_cksum(f, 52) != get_u32(f + 52)) return bad(r, foff, "footer checksum mismatch");
   if (get_u32(f + 48) != MT_RUN_VERSION)
     return mt_set_error(MT_EINVAL, "run %s: format version %u; this library reads version %d", r->path,
                         get_u32(f + 48), MT_RUN_VERSION);
@@ -128,9 +131,9 @@ static int parse(mt_run *r) {
   if (ioff > foff || ilen > foff - ioff || boff != ioff + ilen || blen > foff - boff || poff != boff + blen ||
       plen != foff - poff)
     return bad(r, foff, "sections are not laid out as data, index, bloom, props, footer");
-  if (cksum(d + ioff, ilen) != get_u32(f + 28)) return bad(r, ioff, "index checksum mismatch");
-  if (cksum(d + boff, blen) != get_u32(f + 44)) return bad(r, boff, "bloom checksum mismatch");
-  if (cksum(d + poff, plen) != get_u32(f + 12)) return bad(r, poff, "props checksum mismatch");
+  if (mt_run_cksum(d + ioff, ilen) != get_u32(f + 28)) return bad(r, ioff, "index checksum mismatch");
+  if (mt_run_cksum(d + boff, blen) != get_u32(f + 44)) return bad(r, boff, "bloom checksum mismatch");
+  if (mt_run_cksum(d + poff, plen) != get_u32(f + 12)) return bad(r, poff, "props checksum mismatch");
   /* props */
   const uint8_t *p = d + poff;
   if (plen < 2 || plen != 2u + get_u16(p) + 48u) return bad(r, poff, "props have the wrong length");
@@ -174,7 +177,7 @@ static int parse(mt_run *r) {
     br->last_key = (mt_slice){p + MT_RUN_INDEX_FIXED, kl};
     if (br->off != expect || !br->len || br->len > ioff - br->off)
       return bad(r, at, "index blocks do not tile the data area");
-    if (cksum(d + br->off, br->len) != get_u32(p + 12)) return bad(r, br->off, "data block checksum mismatch");
+    if (mt_run_cksum(d + br->off, br->len) != get_u32(p + 12)) return bad(r, br->off, "data block checksum mismatch");
     expect = br->off + br->len;
     p += MT_RUN_INDEX_FIXED + kl;
   }
@@ -183,18 +186,8 @@ static int parse(mt_run *r) {
   mt_slice prev = {0};
   uint64_t pseq = 0, count = 0, min = UINT64_MAX, max = 0;
   for (uint32_t b = 0; b < nb; b++) {
-    int rc = verify_block(r, b, &prev, &pseq, &count);
+    int rc = verify_block(r, b, &prev, &pseq, &count, &min, &max);
     if (rc) return rc;
-  }
-  /* seq range, count */
-  for (uint32_t b = 0; b < nb; b++) {
-    const uint8_t *q = d + r->blocks[b].off, *e = q + r->blocks[b].len;
-    while (q < e) {
-      ent x = decode(q);
-      if (x.seq < min) min = x.seq;
-      if (x.seq > max) max = x.seq;
-      q += x.size;
-    }
   }
   if (count != r->props.count) return bad(r, poff, "props count differs from the entries");
   if (count && (min != r->props.min_seq || max != r->props.max_seq))

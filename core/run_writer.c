@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 enum { OUT_BATCH = 256 << 10 };
 
@@ -77,7 +76,6 @@ static int emit(mt_run_writer *w, const void *p, size_t n) {
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t cksum(const void *p, size_t n) { return (uint32_t)XXH3_64bits(p, n); }
 
 void mt_run_name(char *b, size_t cap, uint64_t number) { snprintf(b, cap, "run-%012" PRIu64 ".sst", number); }
 
@@ -121,7 +119,7 @@ static int end_block(mt_run_writer *w) {
   uint8_t *p = w->index.p + w->index.len;
   put_u64(p, w->offset);
   put_u32(p + 8, (uint32_t)w->block.len);
-  put_u32(p + 12, cksum(w->block.p, w->block.len));
+  put_u32(p + 12, mt_run_cksum(w->block.p, w->block.len));
   put_u32(p + 16, (uint32_t)w->last_key.len);
   put_u64(p + 20, w->last_seq);
   if (w->last_key.len) memcpy(p + MT_RUN_INDEX_FIXED, w->last_key.p, w->last_key.len);
@@ -171,7 +169,7 @@ int mt_run_writer_add(mt_run_writer *w, mt_slice key, uint64_t seq, mt_kind kind
 static int section(mt_run_writer *w, const uint8_t *p, size_t n, uint64_t *off, uint32_t *len, uint32_t *ck) {
   *off = w->offset;
   *len = (uint32_t)n;
-  *ck = cksum(p, n);
+  *ck = mt_run_cksum(p, n);
   return emit(w, p, n);
 }
 
@@ -234,7 +232,7 @@ int mt_run_writer_finish(mt_run_writer *w) {
   put_u32(f + 40, blen);
   put_u32(f + 44, bck);
   put_u32(f + 48, MT_RUN_VERSION);
-  put_u32(f + 52, cksum(f, 52));
+  put_u32(f + 52, mt_run_cksum(f, 52));
   put_u64(f + 56, MT_RUN_MAGIC);
   rc = emit(w, f, sizeof f);
   return rc ? rc : flush_out(w);
