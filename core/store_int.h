@@ -28,6 +28,7 @@ typedef struct waiter {
   uint32_t count;
   bool barrier; /* an exclusive section, not a write */
   bool done;
+  bool led;     /* its group was taken over by the writer that completed it */
   int status;
   uint64_t seq; /* first seq of the batch, given by the leader */
   pthread_cond_t cv;
