@@ -819,10 +819,27 @@ int mt_store_close(mt_store *s) {
 
 /* ---- the write queue ------------------------------------------------------------ */
 
+/* A waiter's condition variable is made when it first waits: most writes
+ * never do.  Signals and the destroy skip one never made.  REQUIRES: mu
+ * (but drop_cv, by the waiter's own thread at the end). */
+static int wait_cv(mt_store *s, waiter *w, const struct timespec *deadline) {
+  if (!w->cv_ready) {
+    pthread_cond_init(&w->cv, &s->cv_attr);
+    w->cv_ready = true;
+  }
+  return deadline ? pthread_cond_timedwait(&w->cv, &s->mu, deadline) : pthread_cond_wait(&w->cv, &s->mu);
+}
+static void wake(waiter *w) {
+  if (w->cv_ready) pthread_cond_signal(&w->cv);
+}
+static void drop_cv(waiter *w) {
+  if (w->cv_ready) pthread_cond_destroy(&w->cv);
+}
+
 static void pop_head(mt_store *s, waiter *last) { /* REQUIRES: mu */
   s->head = last->next;
   if (!s->head) s->tail = NULL;
-  else pthread_cond_signal(&s->head->cv);
+  else wake(s->head);
 }
 
 static int failed_error(mt_store *s) { /* REQUIRES: mu */
@@ -851,7 +868,7 @@ static waiter *enqueue(mt_store *s, waiter *w) { /* REQUIRES: mu */
     s->gathering = NULL;
     return head;
   }
-  while (!w->done && s->head != w) pthread_cond_wait(&w->cv, &s->mu);
+  while (!w->done && s->head != w) wait_cv(s, w, NULL);
   return w->done ? NULL : w;
 }
 
@@ -916,20 +933,19 @@ static bool gather(mt_store *s, waiter *w) { /* REQUIRES: mu */
   uint64_t deadline = mono_ns() + wait;
   struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
   s->gathering = w;
-  while (!w->led && pthread_cond_timedwait(&w->cv, &s->mu, &ts) != ETIMEDOUT) {
+  while (!w->led && wait_cv(s, w, &ts) != ETIMEDOUT) {
   }
   if (!w->led) {
     s->gathering = NULL;
     return false;
   }
-  while (!w->done) pthread_cond_wait(&w->cv, &s->mu);
+  while (!w->done) wait_cv(s, w, NULL);
   return true;
 }
 
 static int lead(mt_store *s, waiter *head, waiter *self);
 
 static int commit(mt_store *s, waiter *w) {
-  pthread_cond_init(&w->cv, &s->cv_attr);
   pthread_mutex_lock(&s->mu);
   int rc = MT_OK;
   waiter *head = NULL; /* of the group w leads */
@@ -948,12 +964,12 @@ static int commit(mt_store *s, waiter *w) {
       else if (rc) mt_set_error(rc, "the leader could not frame this write group: %s", mt_strerror(rc));
     }
     pthread_mutex_unlock(&s->mu);
-    pthread_cond_destroy(&w->cv);
+    drop_cv(w);
     return rc;
   }
   rc = lead(s, head, w);
   pthread_mutex_unlock(&s->mu);
-  pthread_cond_destroy(&w->cv);
+  drop_cv(w);
   return rc;
 }
 
@@ -996,7 +1012,7 @@ static int lead(mt_store *s, waiter *head, waiter *self) {
   for (waiter *x = w;; x = x->next) {
     x->status = !rc ? MT_OK : fatal ? MT_EIO : rc;
     x->done = true;
-    if (x != self) pthread_cond_signal(&x->cv);
+    if (x != self) wake(x);
     if (x == last) break;
   }
   pop_head(s, last);
@@ -1007,7 +1023,6 @@ static int lead(mt_store *s, waiter *head, waiter *self) {
 static int exclusive_begin(mt_store *s, waiter *w) {
   memset(w, 0, sizeof *w);
   w->barrier = true;
-  pthread_cond_init(&w->cv, &s->cv_attr);
   pthread_mutex_lock(&s->mu);
   enqueue(s, w);
   int rc = s->failed ? failed_error(s) : MT_OK;
@@ -1019,7 +1034,7 @@ static void exclusive_end(mt_store *s, waiter *w) {
   pthread_mutex_lock(&s->mu);
   pop_head(s, w);
   pthread_mutex_unlock(&s->mu);
-  pthread_cond_destroy(&w->cv);
+  drop_cv(w);
 }
 
 static int write_entries(mt_store *s, mt_slice body, uint32_t count) {

@@ -29,6 +29,7 @@ typedef struct waiter {
   bool barrier; /* an exclusive section, not a write */
   bool done;
   bool led;     /* its group was taken over by the writer that completed it */
+  bool cv_ready; /* cv was made (it waited once) */
   int status;
   uint64_t seq; /* first seq of the batch, given by the leader */
   pthread_cond_t cv;
