@@ -232,19 +232,22 @@ uint64_t mt_store_last_seq(mt_store *s); /* a snapshot: reads at it stay fixed *
 /* User view at snapshot: the newest visible version of each key, tombstones
  * hidden, in key order; next, prev, seek and seek_for_prev all work. */
 int mt_store_iter(mt_iter **out, mt_store *s, uint64_t snapshot);
-/* Freezes the active memtable and waits until every frozen one is flushed;
- * MT_EIO (with the sink's message) if a flush attempt fails meanwhile: the
- * memtable stays frozen and the background thread keeps retrying. */
+/* Freezes the active memtable and waits until every frozen one is flushed
+ * and durable (its run synced, its WAL segments removed); MT_EIO (with the
+ * failure's message) if a flush or sync attempt fails meanwhile: the data
+ * stays readable and in the WAL, and the background threads keep retrying. */
 int mt_store_flush(mt_store *s);
 
 /* A struct tag only: the function below takes the name. */
 struct mt_store_stats {
   uint64_t memtables;         /* memtables held: active + frozen */
   uint64_t frozen;            /* frozen, not yet flushed */
-  uint64_t bytes;             /* memory usage of the memtables held */
+  uint64_t bytes;             /* memory usage of the memtables held, plus the
+                                 arena kept from a flushed one for the next */
   uint64_t flushes;           /* memtables flushed since open */
   uint64_t flush_errors;      /* failed flush or merge attempts (retried) */
-  uint64_t runs;              /* sorted-run files live in dir */
+  uint64_t runs;              /* sorted runs readers see (the durable ones and
+                                 flushed ones waiting for their sync) */
   uint64_t run_bytes;         /* their total size */
   uint64_t merges;            /* background merges of runs since open */
   uint64_t stalls;            /* writes that waited for a flush */
