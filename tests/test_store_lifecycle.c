@@ -181,6 +181,15 @@ static mt_store *open_small(size_t bytes, unsigned max_runs) {
   return s;
 }
 
+/* s equals the model, and so does the store reopened after its close. */
+static void check_reopen_check(mt_store *s, size_t bytes, unsigned max_runs) {
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+  s = open_small(bytes, max_runs);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
+}
+
 static void options_are_checked(void **state) {
   mt_store_options o;
   mt_store_options_init(&o);
@@ -312,11 +321,7 @@ static void tiered_merges_keep_runs_bounded(void **state) {
   assert_true(st.merges > merges);
   oldest_run(after, sizeof after);
   assert_string_equal(before, after);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
-  s = open_small(16 << 10, 4);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
+  check_reopen_check(s, 16 << 10, 4);
 }
 
 /* Reads stay bounded under a merge slower than the flushes: a flush waits
@@ -588,11 +593,7 @@ static void failed_run_sync_writes_the_run_again(void **state) {
   assert_int_equal(access(final, F_OK), -1); /* that number never became durable */
   assert_int_equal(count_named("run-", ".sst"), 1);
   assert_int_equal(count_files("wal-"), 1);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
-  s = open_small(1 << 20, 8);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
+  check_reopen_check(s, 1 << 20, 8);
 }
 
 /* Merges take durable runs only: with slow run syncs and merges going
@@ -615,11 +616,7 @@ static void merges_leave_unsynced_runs_alone(void **state) {
   mt_file_set_fault(NULL);
   assert_int_equal(count_named("run-", ".sst"), (int)st.runs);
   assert_int_equal(count_named("run-", ".sst.tmp"), 0);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
-  s = open_small(16 << 10, 4);
-  check(s);
-  assert_int_equal(mt_store_close(s), MT_OK);
+  check_reopen_check(s, 16 << 10, 4);
 }
 
 /* Case 12 with failures instead of kills: every file operation of a
