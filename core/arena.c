@@ -21,12 +21,12 @@
  *  2. memory == sizeof(mt_arena) + committed: what the arena holds.
  *     (Pages kept past committed are counted by whoever keeps the arena:
  *     arena_pool.c.)
- *  4. Every byte in [used, resident) is zero, as in a fresh mapping: a
- *     recycled arena's bytes are zeroed before it is used again.
  *  3. Commit steps double from MIN_STEP to max_step (MAX_STEP unless
  *     mt_arena_limit_step lowered it), so a small memtable holds little and
- *     one frozen at a budget B (step limit B / 8) passes B by at most B / 8;
- *     past HUGE_FROM the range is advised for huge pages.
+ *     one frozen once it reached a budget B (step limit B / 8) holds at
+ *     most B / 8 unused; past HUGE_FROM the range is advised for huge pages.
+ *  4. Every byte in [used, resident) is zero, as in a fresh mapping: a
+ *     recycled arena's bytes are zeroed before it is used again.
  *
  * Memory orders: `committed` is stored with release after mprotect and read
  * with acquire before a claim may use it.  `used` needs only relaxed CAS:
@@ -52,7 +52,7 @@ struct mt_arena {
   size_t mapping_len;
   _Atomic size_t used;
   _Atomic size_t committed;
-  size_t resident; /* under grow (or by the only user, in recycle) */
+  _Atomic size_t resident; /* written under grow; read by stats (relaxed: a figure) */
   _Atomic bool contended;
   size_t step;     /* the next commit step: a multiple of page */
   size_t max_step; /* where steps stop doubling: a multiple of page */
@@ -84,7 +84,7 @@ mt_arena *mt_arena_new(void) {
   atomic_init(&a->used, 0);
   atomic_init(&a->committed, 0);
   atomic_init(&a->contended, false);
-  a->resident = 0;
+  atomic_init(&a->resident, 0);
   long page = sysconf(_SC_PAGESIZE);
   a->page = page > 0 ? (size_t)page : MIN_STEP;
   a->step = a->page > MIN_STEP ? a->page : MIN_STEP;
@@ -105,7 +105,14 @@ void mt_arena_recycle(mt_arena *a) {
   a->id = atomic_fetch_add_explicit(&next_arena_id, 1, memory_order_relaxed);
 }
 
-size_t mt_arena_resident(const mt_arena *a) { return a->resident; }
+size_t mt_arena_resident(const mt_arena *a) {
+  return atomic_load_explicit(&((mt_arena *)a)->resident, memory_order_relaxed);
+}
+
+size_t mt_arena_held(const mt_arena *a) {
+  size_t c = atomic_load_explicit(&((mt_arena *)a)->committed, memory_order_relaxed), r = mt_arena_resident(a);
+  return sizeof *a + (r > c ? r : c);
+}
 
 void mt_arena_limit_step(mt_arena *a, size_t bytes) {
   size_t cap = bytes & ~(a->page - 1);
@@ -133,9 +140,10 @@ uint8_t *mt_arena_base(const mt_arena *a) { return a->base; }
 /* Makes [base, base + end) resident (invariant 1): the pages past what an
  * earlier life left.  False when mprotect fails.  REQUIRES: grow. */
 static bool make_resident(mt_arena *a, size_t end) {
-  if (end <= a->resident) return true;
-  uint8_t *from = a->base + a->resident;
-  size_t len = end - a->resident;
+  size_t resident = atomic_load_explicit(&a->resident, memory_order_relaxed);
+  if (end <= resident) return true;
+  uint8_t *from = a->base + resident;
+  size_t len = end - resident;
   if (mprotect(from, len, PROT_READ | PROT_WRITE) != 0) return false;
 #ifdef MADV_HUGEPAGE
   if (end > HUGE_FROM) madvise(from, len, MADV_HUGEPAGE); /* advice */
@@ -145,7 +153,7 @@ static bool make_resident(mt_arena *a, size_t end) {
    * under the writers (advice: an old kernel leaves it to faults). */
   madvise(from, len, MADV_POPULATE_WRITE);
 #endif
-  a->resident = end;
+  atomic_store_explicit(&a->resident, end, memory_order_relaxed);
   return true;
 }
 

@@ -5,23 +5,26 @@
  * on, 6.5 us a page even after MADV_POPULATE_WRITE: about a third of a
  * 4 MiB skiplist memtable's fill time); a recycled one is written at
  * memory speed.  So when a flushed memtable's last reference goes, its
- * arena is zeroed and kept here, and the next memtable takes it.
+ * arena is kept here, emptied (zeroed) by the owner's background thread,
+ * and the next memtable takes it.
  *
- * Accounting stays exact: a kept arena's memory() is back to the minimum
- * and its resident pages are reported by mt_arena_pool_memory, which the
- * store adds to its `bytes` stat.  At most one arena is kept, and none
- * holding more than keep_limit (an owner's memtable budget and slack), so
- * the pool holds at most one memtable's worth of memory.
+ * Accounting stays exact: the kept arena's resident pages are reported by
+ * mt_arena_pool_memory, and those a memtable on a recycled arena has not
+ * committed again by mt_arena_held; the store adds both to its `bytes`
+ * stat.  At most one arena is kept, and none holding more than keep_limit
+ * (an owner's memtable budget and slack), so the pool holds at most one
+ * memtable's worth of memory.
  *
- * Thread safety: `mu` guards `kept`; the arena is zeroed (mt_arena_recycle)
- * by the thread that gives it, before it is published under `mu`, and is
- * used by the thread that takes it after `mu`: the mutex orders the two.
- * refs is an atomic count (acq_rel on the drop, so the freeing thread sees
- * every earlier give).
+ * Thread safety: `mu` guards `kept` and `clean`.  Giving is O(1) under
+ * `mu`, as the last unref may come from any thread (a reader's).  Zeroing
+ * (mt_arena_recycle) happens with the arena out of the pool, by the
+ * cleaning thread or by a taker that found it not clean; `mu` orders the
+ * zeroing before any use by a later taker.  refs is an atomic count
+ * (acq_rel on the drop, so the freeing thread sees every earlier give).
  *
  * Invariants:
- *  1. kept is NULL or an arena emptied by mt_arena_recycle that no
- *     memtable uses.
+ *  1. kept is NULL or an arena no memtable uses; clean says whether it was
+ *     emptied (mt_arena_recycle) since its last use.
  *  2. kept's resident bytes are at most keep_limit.
  */
 #include "internal.h"
@@ -32,6 +35,7 @@
 struct mt_arena_pool {
   pthread_mutex_t mu;
   mt_arena *kept;
+  bool clean;
   size_t keep_limit;
   _Atomic long refs;
 };
@@ -41,6 +45,7 @@ mt_arena_pool *mt_arena_pool_new(size_t keep_limit) {
   if (!p) return NULL;
   pthread_mutex_init(&p->mu, NULL);
   p->kept = NULL;
+  p->clean = false;
   p->keep_limit = keep_limit;
   atomic_init(&p->refs, 1);
   return p;
@@ -58,23 +63,37 @@ void mt_arena_pool_unref(mt_arena_pool *p) {
 mt_arena *mt_arena_pool_take(mt_arena_pool *p) {
   pthread_mutex_lock(&p->mu);
   mt_arena *a = p->kept;
+  bool clean = p->clean;
   p->kept = NULL;
   pthread_mutex_unlock(&p->mu);
+  if (a && !clean) mt_arena_recycle(a);
   return a ? a : mt_arena_new();
 }
 
 void mt_arena_pool_give(mt_arena_pool *p, mt_arena *a) {
   pthread_mutex_lock(&p->mu);
   bool keep = !p->kept && mt_arena_resident(a) <= p->keep_limit;
-  pthread_mutex_unlock(&p->mu);
-  if (!keep) {
-    mt_arena_free(a);
-    return;
+  if (keep) {
+    p->kept = a;
+    p->clean = false;
   }
+  pthread_mutex_unlock(&p->mu);
+  if (!keep) mt_arena_free(a);
+}
+
+void mt_arena_pool_clean(mt_arena_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  mt_arena *a = p->clean ? NULL : p->kept;
+  if (a) p->kept = NULL;
+  pthread_mutex_unlock(&p->mu);
+  if (!a) return;
   mt_arena_recycle(a); /* outside mu: zeroing a memtable's worth takes a while */
   pthread_mutex_lock(&p->mu);
-  if (p->kept) keep = false; /* another arena came back meanwhile */
-  else p->kept = a;
+  bool keep = !p->kept; /* another arena may have come back meanwhile */
+  if (keep) {
+    p->kept = a;
+    p->clean = true;
+  }
   pthread_mutex_unlock(&p->mu);
   if (!keep) mt_arena_free(a);
 }

@@ -228,11 +228,11 @@ int mt_file_sync(mt_file *f) {
   return MT_OK;
 }
 
-void mt_file_start_writeback(mt_file *f) {
+void mt_file_start_writeback(mt_file *f, uint64_t off, size_t len) {
 #ifdef SYNC_FILE_RANGE_WRITE
-  sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 #else
-  (void)f;
+  (void)f, (void)off, (void)len;
 #endif
 }
 

@@ -67,10 +67,10 @@ int mt_file_append(mt_file *f, const void *buf, size_t n);
 /* Reads up to n bytes at the current position; *got 0 at end of file. */
 int mt_file_read(mt_file *f, void *buf, size_t n, size_t *got);
 int mt_file_sync(mt_file *f);                 /* fdatasync */
-/* Starts writing back what was appended so far, without waiting
- * (sync_file_range WRITE), so a later mt_file_sync has less to wait for.
- * A hint: no fault point, errors are ignored (the sync reports them). */
-void mt_file_start_writeback(mt_file *f);
+/* Starts writing back [off, off + len), without waiting (sync_file_range
+ * WRITE), so a later mt_file_sync has less to wait for.  A hint: no fault
+ * point, errors are ignored (the sync reports them). */
+void mt_file_start_writeback(mt_file *f, uint64_t off, size_t len);
 int mt_file_truncate(mt_file *f, uint64_t size); /* also moves the append point */
 uint64_t mt_file_size(const mt_file *f);      /* bytes appended or read so far */
 const char *mt_file_path(const mt_file *f);

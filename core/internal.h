@@ -40,6 +40,9 @@ void mt_arena_limit_step(mt_arena *a, size_t bytes);
  * next life does not fault them in again.  REQUIRES: no other user. */
 void mt_arena_recycle(mt_arena *a);
 size_t mt_arena_resident(const mt_arena *a);
+/* Every byte the arena's pages take: memory(), or more on a recycled
+ * arena whose earlier life left pages past what this one committed. */
+size_t mt_arena_held(const mt_arena *a);
 
 /* arena_pool.c: keeps one emptied arena of its owner's flushed memtables
  * for the owner's next memtable (the store's), so writers reuse pages
@@ -52,19 +55,25 @@ void mt_arena_pool_ref(mt_arena_pool *p);
 void mt_arena_pool_unref(mt_arena_pool *p); /* the last frees the kept arena */
 /* The kept arena (emptied), or a new one; NULL on MT_ENOMEM. */
 mt_arena *mt_arena_pool_take(mt_arena_pool *p);
-/* a's memtable is gone: a is emptied and kept, or freed if one is kept
- * already or it is too big. */
+/* a's memtable is gone: a is kept as it is (O(1): any thread may drop the
+ * last ref), or freed if one is kept already or it is too big. */
 void mt_arena_pool_give(mt_arena_pool *p, mt_arena *a);
+/* Empties the kept arena (zeroes what it used) if it was not yet: the
+ * owner's background thread calls it, so the writer taking it need not. */
+void mt_arena_pool_clean(mt_arena_pool *p);
 /* Resident bytes of the kept arena (0 without one). */
 size_t mt_arena_pool_memory(mt_arena_pool *p);
 
-/* memtable.c: an owner that freezes m at `bytes` of memory usage (the
- * store) tells it so; m then commits memory in steps of at most bytes / 8
- * and holds at most that much unused when it is frozen. */
-void mt_memtable_set_budget(mt_memtable *m, size_t bytes);
-/* mt_memtable_new with its arena from pool (held by m until its last
- * unref, which gives it back). */
-int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool);
+/* memtable.c: mt_memtable_new for an owner (the store) with an arena pool
+ * (pool: the arena comes from it and goes back at the last unref) and a
+ * budget (it freezes m at that memory usage: m then commits memory in
+ * steps of at most budget / 8, from the rep's create on, and holds at most
+ * that much unused when frozen).  NULL / 0: none. */
+int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool,
+                           size_t budget);
+/* memory_usage, plus pages its arena kept from an earlier life beyond
+ * what m committed: what m's memory really takes (the store's stats). */
+size_t mt_memtable_memory_held(const mt_memtable *m);
 
 /* entry.c */
 uint8_t *mt_entry_encode(uint8_t *dst, const mt_new_entry *e); /* returns end */

@@ -74,7 +74,8 @@ static void release_arena(mt_memtable *m) {
   mt_arena_pool_unref(m->pool);
 }
 
-static int create(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool) {
+static int create(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool,
+                  size_t budget) {
   if (!out) return mt_set_error(MT_EINVAL, "mt_memtable_new: out is NULL");
   *out = NULL;
   const mt_rep_ops *ops;
@@ -96,6 +97,7 @@ static int create(mt_memtable **out, const char *spec, const mt_comparator *cmp,
     mt_arena_pool_ref(pool);
     m->pool = pool;
   }
+  if (budget) mt_arena_limit_step(m->arena, budget / 8); /* before the rep allocates */
   mt_rep_init init = {&m->cmp, m->arena, params};
   rc = ops->create(&m->rep, &init);
   if (rc) {
@@ -114,14 +116,13 @@ static int create(mt_memtable **out, const char *spec, const mt_comparator *cmp,
 }
 
 int mt_memtable_new(mt_memtable **out, const char *spec, const mt_comparator *cmp) {
-  return create(out, spec, cmp, NULL);
+  return create(out, spec, cmp, NULL, 0);
 }
 
-int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool) {
-  return create(out, spec, cmp, pool);
+int mt_memtable_new_pooled(mt_memtable **out, const char *spec, const mt_comparator *cmp, mt_arena_pool *pool,
+                           size_t budget) {
+  return create(out, spec, cmp, pool, budget);
 }
-
-void mt_memtable_set_budget(mt_memtable *m, size_t bytes) { mt_arena_limit_step(m->arena, bytes / 8); }
 
 void mt_memtable_ref(mt_memtable *m) {
   if (m) atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
@@ -212,6 +213,10 @@ size_t mt_memtable_memory_usage(const mt_memtable *m) {
   if (!m) return 0;
   size_t outside = m->ops->memory_outside_arena ? m->ops->memory_outside_arena(m->rep) : 0;
   return sizeof *m + mt_arena_memory(m->arena) + outside;
+}
+
+size_t mt_memtable_memory_held(const mt_memtable *m) {
+  return mt_memtable_memory_usage(m) - mt_arena_memory(m->arena) + mt_arena_held(m->arena);
 }
 
 uint64_t mt_memtable_count(const mt_memtable *m) {

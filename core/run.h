@@ -26,12 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <xxhash.h>
-#if defined(__x86_64__) && defined(__has_include)
-#if __has_include(<xxh_x86dispatch.h>)
+#ifdef MT_HAVE_XXH_DISPATCH /* CMake found XXH3_64bits_dispatch in libxxhash */
 /* The same XXH3, picking AVX2 or AVX-512 at run time: a 4 KiB block's
  * checksum took 78 ns instead of 242 here. */
 #include <xxh_x86dispatch.h>
-#endif
 #endif
 
 /* The checksum of a block or section: the low 32 bits of XXH3-64. */

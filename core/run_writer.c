@@ -12,7 +12,10 @@
  *  3. out holds bytes that follow the file's appended bytes; offset counts
  *     both.  It is appended once it holds OUT_BATCH bytes and at finish:
  *     one write(2) per 64 blocks instead of one per block, each of which
- *     costs a system call's entry more than its copy on a VM.
+ *     costs a system call's entry more than its copy on a VM; its
+ *     writeback is started at once (mt_file_start_writeback).
+ *  4. After finish only the file is held: a finished run waiting for its
+ *     sync (store_flush.c) keeps no buffers.
  */
 #include "run.h"
 
@@ -54,9 +57,10 @@ static int buf_need(buf *b, size_t more) {
 /* Appends what out holds to the file (invariant 3). */
 static int flush_out(mt_run_writer *w) {
   if (!w->out.len) return MT_OK;
+  uint64_t at = mt_file_size(w->f);
   int rc = mt_file_append(w->f, w->out.p, w->out.len);
+  if (!rc) mt_file_start_writeback(w->f, at, w->out.len);
   w->out.len = 0;
-  if (!rc) mt_file_start_writeback(w->f);
   return rc;
 }
 
@@ -173,6 +177,17 @@ static int section(mt_run_writer *w, const uint8_t *p, size_t n, uint64_t *off, 
   return emit(w, p, n);
 }
 
+static void release_buffers(mt_run_writer *w) {
+  buf *bufs[] = {&w->block, &w->index, &w->last_key, &w->out};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+    mt_free(bufs[i]->p);
+    *bufs[i] = (buf){0};
+  }
+  mt_free(w->hashes);
+  w->hashes = NULL;
+  w->nhashes = w->hcap = 0;
+}
+
 int mt_run_writer_finish(mt_run_writer *w) {
   int rc = end_block(w);
   if (rc) return rc;
@@ -235,7 +250,9 @@ int mt_run_writer_finish(mt_run_writer *w) {
   put_u32(f + 52, mt_run_cksum(f, 52));
   put_u64(f + 56, MT_RUN_MAGIC);
   rc = emit(w, f, sizeof f);
-  return rc ? rc : flush_out(w);
+  if (!rc) rc = flush_out(w);
+  if (!rc) release_buffers(w); /* the file waits for its sync with nothing else held */
+  return rc;
 }
 
 int mt_run_writer_sync(mt_run_writer *w) { return mt_file_sync(w->f); }
@@ -249,11 +266,7 @@ int mt_run_writer_close(mt_run_writer *w, bool remove) {
     mt_path_remove(path);
     mt_free(path);
   }
-  mt_free(w->block.p);
-  mt_free(w->index.p);
-  mt_free(w->last_key.p);
-  mt_free(w->out.p);
-  mt_free(w->hashes);
+  release_buffers(w);
   mt_free(w->cmp_name);
   mt_free(w);
   return rc;

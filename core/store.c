@@ -1,12 +1,14 @@
 /* store.c -- mt_store: open (recovery over runs and the WAL), the write
  * path with group commit, freezing the active memtable, close and stats.
- * store_flush.c has the background flush/merge thread and mt_store_flush,
+ * store_flush.c has the background flush, sync and merge threads and
+ * mt_store_flush,
  * store_iter.c the reads; docs/store.md and docs/lifecycle.md tell the
  * user's side; wal_format.h and run_format.h the bytes.
  *
  * Write path (group commit).  Every write enqueues a waiter under `mu`.
  * The waiter at the head is the leader: it takes the queue's next waiters
- * (up to GROUP_BYTES, never past a barrier), gives them consecutive
+ * (up to GROUP_BYTES besides its own, never past a barrier; a writer that
+ * took a group over takes it at least up to itself), gives them consecutive
  * sequence numbers in queue order, drops `mu`, frames their records into
  * the WAL with one append (and one fdatasync under MT_SYNC_ALWAYS),
  * applies them to the active memtable in order, publishes the group's last
@@ -109,7 +111,7 @@
 #include <time.h>
 
 enum {
-  GROUP_BYTES = 1 << 20, /* a leader commits at most this much besides its own */
+  GROUP_BYTES = 1 << 20, /* a leader commits at most this much besides its own (a taker's: up to itself) */
   GATHER_MAX_NS = 2000000, /* longest wait of a sync leader for its group */
   PATH_CAP = MT_STORE_PATH_CAP,
   REWRITE_CHUNK = 1 << 16, /* bytes per ENTRIES record when rewriting */
@@ -237,7 +239,8 @@ static int collect(void *ctx, const char *name) {
   seglist *l = ctx;
   uint64_t n;
   if (ends_with(name, "wal-", ".log.tmp") || ends_with(name, "run-", ".sst.tmp") ||
-      !strcmp(name, "FLUSHED.tmp") || ends_with(name, RECYCLED_PREFIX, ".tmp")) {
+      !strcmp(name, "FLUSHED.tmp") || ends_with(name, RECYCLED_PREFIX, ".tmp") ||
+      !strcmp(name, "recycled-wal.tmp") /* the name before 2026-12 */) {
     char path[PATH_CAP]; /* an unfinished rewrite, run or record, a log to reuse: never live */
     snprintf(path, sizeof path, "%s/%s", l->s->dir, name);
     return mt_path_remove(path);
@@ -699,9 +702,7 @@ static int check_options(const char *dir, const mt_store_options *o) {
 /* A memtable of the store's rep, told the budget it is frozen at, on the
  * arena of a flushed one when the pool kept one. */
 static int new_memtable(mt_store *s, mt_memtable **out) {
-  int rc = mt_memtable_new_pooled(out, s->rep, s->cmp.compare ? &s->cmp : NULL, s->arenas);
-  if (!rc) mt_memtable_set_budget(*out, s->memtable_bytes);
-  return rc;
+  return mt_memtable_new_pooled(out, s->rep, s->cmp.compare ? &s->cmp : NULL, s->arenas, s->memtable_bytes);
 }
 
 static void store_free(mt_store *s) {
@@ -764,8 +765,8 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   s->max_runs = o->max_runs;
   s->next_seq = 1;
   s->next_run = 1;
-  /* a frozen memtable passes its budget by at most a commit step (budget /
-   * 8) or one allocation: bigger arenas are not kept */
+  /* a frozen memtable passes its budget by a commit step (budget / 8) and
+   * the last group's entries: arenas bigger than this are not kept */
   size_t keep = o->memtable_bytes + o->memtable_bytes / 4;
   s->arenas = mt_arena_pool_new(keep < o->memtable_bytes ? SIZE_MAX : keep);
   rc = s->arenas ? new_memtable(s, &s->active) : MT_ENOMEM;
@@ -862,7 +863,7 @@ static waiter *enqueue(mt_store *s, waiter *w) { /* REQUIRES: mu */
   if (s->tail) s->tail->next = w;
   else s->head = w;
   s->tail = w;
-  if (s->gathering && !s->failed && queued_from(s->head) >= s->last_group) {
+  if (s->gathering && !w->barrier && !s->failed && queued_from(s->head) >= s->last_group) {
     waiter *head = s->gathering;
     head->led = true;
     s->gathering = NULL;
@@ -1109,6 +1110,8 @@ static void fail_locked(mt_store *s, int rc) {
   pthread_mutex_unlock(&s->mu);
 }
 
+void mt_store_fail_(mt_store *s, int rc) { fail_locked(s, rc); }
+
 static void close_retired(mt_store *s, mt_wal_writer *retired) {
   int rc = mt_wal_writer_close(retired);
   if (rc) fail_locked(s, rc);
@@ -1289,8 +1292,8 @@ int mt_store_stats(mt_store *s, struct mt_store_stats *out) {
   pthread_mutex_lock(&s->view_mu);
   out->memtables = 1 + s->nimm;
   out->frozen = s->nimm;
-  out->bytes = mt_memtable_memory_usage(s->active);
-  for (size_t i = 0; i < s->nimm; i++) out->bytes += mt_memtable_memory_usage(s->imm[i].m);
+  out->bytes = mt_memtable_memory_held(s->active);
+  for (size_t i = 0; i < s->nimm; i++) out->bytes += mt_memtable_memory_held(s->imm[i].m);
   out->bytes += mt_arena_pool_memory(s->arenas);
   out->runs = s->nruns;
   for (size_t i = 0; i < s->nruns; i++) out->run_bytes += mt_run_file_bytes(s->runs[i]);

@@ -25,8 +25,9 @@
  * What recovery knows: every run's footer records the highest seq it
  * holds; runs become durable oldest memtable first, so the runs hold every
  * seq up to the highest of those (covered_seq) and replay skips records at
- * or below it.  A run not yet durable is a .tmp file, removed at open; its
- * segments are still there.  A merged run records the numbers of the runs
+ * or below it.  A run not yet durable is a .tmp file (removed at open),
+ * or, between its rename and the directory sync, a synced run: either way
+ * its segments are still there.  A merged run records the numbers of the runs
  * it replaces; recovery removes any it finds still there.  A user sink is
  * told nothing the store can read back, so after each of its flushes the
  * store writes FLUSHED (the memtable's last seq + a checksum, via .tmp +
@@ -267,16 +268,31 @@ static int flush_one(mt_store *s, frozen f) {
 
 /* ---- making runs durable ---------------------------------------------------------------- */
 
-/* p's fdatasync (or close) failed: its run is written again, from its own
- * verified mapping, under a new number, and takes the old one's place in
- * the list (it is not durable, so no merge has it). */
+/* p's fdatasync (or close) failed: its run is written again under a new
+ * number and takes the old one's place in the list (it is not durable, so
+ * no merge has it).  The source is the old file opened afresh, so every
+ * checksum is checked again: pages the failed sync marked clean may have
+ * been dropped since and read back from the disk.  If they no longer
+ * verify, the store fails (writes refused, MT_EIO): the WAL still holds
+ * the data, and a reopen replays it. */
 static int rewrite_run(mt_store *s, pending_run *p) {
   char old[MT_STORE_PATH_CAP];
   mt_store_run_path_(s, old, p->number, ".tmp");
+  mt_run *src = NULL;
+  int rc = mt_run_open(&src, old, s->cmp.compare ? &s->cmp : NULL);
+  if (rc == MT_ECORRUPT) {
+    rc = mt_set_error(MT_EIO, "%s: its fdatasync failed and it no longer verifies (%s); reopen the store to "
+                      "replay the WAL", old, mt_last_error());
+    mt_store_fail_(s, rc);
+  }
+  if (rc) return rc;
   mt_run_info info = {s->cmp_name, 0, 0, 0};
-  int rc = reserve_run(s, &info.number);
+  pthread_mutex_lock(&s->view_mu);
+  info.number = s->next_run++; /* it takes the old one's place: no room needed */
+  pthread_mutex_unlock(&s->view_mu);
   mt_iter *it = NULL;
-  if (!rc) rc = mt_run_iter_new(&it, p->run);
+  rc = mt_run_iter_new(&it, src);
+  mt_run_unref(src); /* the iterator holds its own ref */
   mt_run_writer *w = NULL;
   mt_run *out = NULL;
   if (!rc) rc = write_run(s, it, &info, false, &w, &out);
@@ -436,7 +452,9 @@ static void *flusher(void *arg) {
       if (pthread_cond_timedwait(&s->work_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
     }
     if (s->dir && s->npend == MT_STORE_PEND_MAX) { /* the sync thread catches up first */
-      if (s->stop && s->sync_failed) break;
+      /* closing, and the sync thread's try since the stop failed too: the
+       * WAL keeps the rest */
+      if (s->stop && s->sync_failed && !s->kick_sync && !s->syncing) break;
       pthread_cond_wait(&s->work_cv, &s->view_mu);
       continue;
     }
@@ -449,6 +467,7 @@ static void *flusher(void *arg) {
     s->flushing = true;
     pthread_mutex_unlock(&s->view_mu);
     int rc = flush_one(s, f);
+    mt_arena_pool_clean(s->arenas); /* the flushed memtable's arena, zeroed here rather than by a writer */
     pthread_mutex_lock(&s->view_mu);
     s->flushing = false;
     if (rc) note_failure(s, rc, &backoff);
@@ -522,11 +541,14 @@ static void *syncer(void *arg) {
     s->syncing = false;
     pthread_cond_broadcast(&s->room_cv);
   }
-  for (size_t i = 0; i < s->npend; i++) { /* given up: the runs stay .tmp files, removed at the next open */
-    mt_run_writer_close(s->pend[i].w, false);
+  mt_run_writer *open[MT_STORE_PEND_MAX]; /* given up: .tmp runs are removed at the next open */
+  size_t nopen = 0;
+  for (size_t i = 0; i < s->npend; i++) {
+    if (s->pend[i].w) open[nopen++] = s->pend[i].w;
     s->pend[i].w = NULL;
   }
   pthread_mutex_unlock(&s->view_mu);
+  for (size_t i = 0; i < nopen; i++) mt_run_writer_close(open[i], false);
   return NULL;
 }
 

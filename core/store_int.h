@@ -80,10 +80,10 @@ struct mt_store {
   mt_wal_writer *wal;     /* owned by the head of the queue */
   uint64_t first_segment; /* oldest live segment (sync thread after open) */
 
-  /* view_mu guards everything down to `kick` */
+  /* view_mu guards everything down to `recycled` */
   pthread_mutex_t view_mu;
-  pthread_cond_t work_cv; /* to the flush thread: a frozen memtable, a kick, stop */
-  pthread_cond_t room_cv; /* from it: a memtable flushed, or a flush failed */
+  pthread_cond_t work_cv; /* to the flush thread: a frozen memtable, room in pend or the runs, a kick, stop */
+  pthread_cond_t room_cv; /* from the flush and sync threads: progress, or a failed attempt */
   pthread_cond_t merge_cv; /* to the merge thread: a run became durable, stop */
   pthread_cond_t sync_cv;  /* to the sync thread: a flushed memtable, a retired segment, stop */
   mt_memtable *active;
@@ -103,7 +103,7 @@ struct mt_store {
   bool sync_failed;         /* the sync thread's last try failed */
   bool flushing;            /* the flush thread is in a flush */
   bool merge_failed;        /* the merge thread's last try failed */
-  uint64_t err_gen;         /* failed flush attempts so far */
+  uint64_t err_gen;         /* failed flush and sync attempts so far */
   int flush_rc;             /* status of the last failed attempt */
   char flush_msg[256];      /* and its message */
   uint64_t stalls, stall_ns, flush_errors, merges;
@@ -147,6 +147,9 @@ int mt_store_switch_memtable_(mt_store *s);
  * invariant 9), or closes it; a failure fails the store for good. */
 void mt_store_park_retired_(mt_store *s, mt_wal_writer *retired);
 const mt_comparator *mt_store_cmp_(const mt_store *s);
+/* Puts the store in its failed state (store.c invariant 3) with rc and
+ * mt_last_error(); takes mu. */
+void mt_store_fail_(mt_store *s, int rc);
 
 /* store_flush.c */
 int mt_store_start_flusher_(mt_store *s);

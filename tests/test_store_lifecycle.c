@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,7 @@ static void runs_are_read_before_they_are_durable(void **state) {
   pid_t pid = fork();
   if (pid == 0) {
     static const mt_file_fault f = {hang_run_syncs, NULL, NULL};
+    alarm(60); /* 300 puts fill 3 memtables, pend holds MT_STORE_PEND_MAX (4): a stall would hang */
     mt_file_set_fault(&f);
     mt_store *s;
     mt_store_options o;
@@ -594,6 +596,33 @@ static void failed_run_sync_writes_the_run_again(void **state) {
   assert_int_equal(count_named("run-", ".sst"), 1);
   assert_int_equal(count_files("wal-"), 1);
   check_reopen_check(s, 1 << 20, 8);
+}
+
+/* The same, but the run's bytes changed after the failed sync (its pages
+ * dropped and read back stale, here overwritten): the rewrite checks the
+ * checksums again, refuses, and fails the store; the WAL still holds the
+ * data, and a reopen has every key. */
+static void failed_run_sync_then_damage_fails_the_store(void **state) {
+  static const mt_file_fault f = {fail_first_run_sync, NULL, NULL};
+  failed_sync[0] = 0;
+  mt_file_set_fault(&f);
+  mt_store *s = open_small(1 << 20, 8);
+  for (int k = 0; k < 200; k++) put(s, k, 1);
+  assert_int_equal(mt_store_flush(s), MT_EIO);
+  int fd = open(failed_sync, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, "XXXXXXXX", 8, 100), 8);
+  close(fd);
+  assert_int_equal(mt_store_flush(s), MT_EIO);
+  assert_non_null(strstr(mt_last_error(), "no longer verifies"));
+  char kb[16], vb[128];
+  key_of(kb, 0);
+  assert_int_equal(mt_store_put(s, S(kb), val_of(vb, 0, 2)), MT_EIO);
+  mt_file_set_fault(NULL);
+  mt_store_close(s);
+  s = open_small(1 << 20, 8);
+  check(s);
+  assert_int_equal(mt_store_close(s), MT_OK);
 }
 
 /* Merges take durable runs only: with slow run syncs and merges going
@@ -681,6 +710,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(memtables_freeze_full, setup, teardown),
       cmocka_unit_test_setup_teardown(runs_are_read_before_they_are_durable, setup, teardown),
       cmocka_unit_test_setup_teardown(failed_run_sync_writes_the_run_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(failed_run_sync_then_damage_fails_the_store, setup, teardown),
       cmocka_unit_test_setup_teardown(merges_leave_unsynced_runs_alone, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
