@@ -332,15 +332,17 @@ static int make_durable(mt_store *s, pending_run *p) {
   return rc;
 }
 
-/* After an attempt that failed: the error is what mt_store_flush reports.
+/* After an attempt that failed: the error is what mt_store_flush reports;
+ * the next try is at *retry_at, a backoff later (doubling).
  * REQUIRES: view_mu. */
-static void note_failure(mt_store *s, int rc, uint64_t *backoff) {
+static void note_failure(mt_store *s, int rc, uint64_t *backoff, uint64_t *retry_at) {
   s->flush_errors++;
   s->err_gen++;
   s->flush_rc = rc;
   snprintf(s->flush_msg, sizeof s->flush_msg, "%s", mt_last_error());
   *backoff = *backoff ? *backoff * 2 : BACKOFF_MIN_NS;
   if (*backoff > BACKOFF_MAX_NS) *backoff = BACKOFF_MAX_NS;
+  *retry_at = mt_store_mono_ns_() + *backoff;
 }
 
 /* ---- merge ---------------------------------------------------------------------------- */
@@ -421,10 +423,13 @@ static int merge_runs(mt_store *s) {
 
 /* ---- the threads ------------------------------------------------------------------------ */
 
-static void deadline_after(struct timespec *ts, uint64_t ns) {
-  uint64_t t = mt_store_mono_ns_() + ns;
-  ts->tv_sec = (time_t)(t / 1000000000u);
-  ts->tv_nsec = (long)(t % 1000000000u);
+/* Waits on cv (with view_mu) until `at` at most: true once `at` is past
+ * (time for the retry), false when woken before (the caller looks again;
+ * `at` stays, so wake-ups never postpone the retry). */
+static bool wait_until(mt_store *s, pthread_cond_t *cv, uint64_t at) {
+  if (mt_store_mono_ns_() >= at) return true;
+  struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+  return pthread_cond_timedwait(cv, &s->view_mu, &ts) == ETIMEDOUT;
 }
 
 /* True while a flush must wait for a merge: 2 x max_runs runs are live and
@@ -437,7 +442,7 @@ static bool runs_full(const mt_store *s) {
 
 static void *flusher(void *arg) {
   mt_store *s = arg;
-  uint64_t backoff = 0;
+  uint64_t backoff = 0, retry_at = 0;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
     if (!s->nimm) {
@@ -447,9 +452,7 @@ static void *flusher(void *arg) {
     }
     if (s->nimm && backoff && !s->kick) {
       if (s->stop) break; /* closing after a failure: the WAL keeps the rest */
-      struct timespec ts;
-      deadline_after(&ts, backoff);
-      if (pthread_cond_timedwait(&s->work_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
+      if (!wait_until(s, &s->work_cv, retry_at)) continue;
     }
     if (s->dir && s->npend == MT_STORE_PEND_MAX) { /* the sync thread catches up first */
       /* closing, and the sync thread's try since the stop failed too: the
@@ -470,7 +473,7 @@ static void *flusher(void *arg) {
     mt_arena_pool_clean(s->arenas); /* the flushed memtable's arena, zeroed here rather than by a writer */
     pthread_mutex_lock(&s->view_mu);
     s->flushing = false;
-    if (rc) note_failure(s, rc, &backoff);
+    if (rc) note_failure(s, rc, &backoff, &retry_at);
     else backoff = 0;
     pthread_cond_broadcast(&s->room_cv);
   }
@@ -486,7 +489,7 @@ static void *flusher(void *arg) {
  * failure: the WAL keeps the data) and exits. */
 static void *syncer(void *arg) {
   mt_store *s = arg;
-  uint64_t backoff = 0;
+  uint64_t backoff = 0, retry_at = 0;
   pthread_mutex_lock(&s->view_mu);
   for (;;) {
     if (s->retired) { /* before any segment goes */
@@ -504,9 +507,7 @@ static void *syncer(void *arg) {
     }
     if (backoff && !s->kick_sync) {
       if (s->stop && s->flusher_done) break;
-      struct timespec ts;
-      deadline_after(&ts, backoff);
-      if (pthread_cond_timedwait(&s->sync_cv, &s->view_mu, &ts) != ETIMEDOUT) continue;
+      if (!wait_until(s, &s->sync_cv, retry_at)) continue;
     }
     s->kick_sync = false;
     pending_run p = s->pend[0];
@@ -517,7 +518,7 @@ static void *syncer(void *arg) {
     if (rc) {
       s->pend[0] = p; /* the stage reached, for the retry */
       s->sync_failed = true;
-      note_failure(s, rc, &backoff);
+      note_failure(s, rc, &backoff, &retry_at);
       s->syncing = false;
       pthread_cond_broadcast(&s->room_cv);
       pthread_cond_broadcast(&s->work_cv);
