@@ -70,16 +70,20 @@ mt_arena *mt_arena_pool_take(mt_arena_pool *p) {
   return a ? a : mt_arena_new();
 }
 
-void mt_arena_pool_give(mt_arena_pool *p, mt_arena *a) {
+/* Keeps a (emptied or not: clean) if no arena is kept and a is small
+ * enough (invariant 2), else frees it. */
+static void keep_or_free(mt_arena_pool *p, mt_arena *a, bool clean) {
   pthread_mutex_lock(&p->mu);
   bool keep = !p->kept && mt_arena_resident(a) <= p->keep_limit;
   if (keep) {
     p->kept = a;
-    p->clean = false;
+    p->clean = clean;
   }
   pthread_mutex_unlock(&p->mu);
   if (!keep) mt_arena_free(a);
 }
+
+void mt_arena_pool_give(mt_arena_pool *p, mt_arena *a) { keep_or_free(p, a, false); }
 
 void mt_arena_pool_clean(mt_arena_pool *p) {
   pthread_mutex_lock(&p->mu);
@@ -88,14 +92,7 @@ void mt_arena_pool_clean(mt_arena_pool *p) {
   pthread_mutex_unlock(&p->mu);
   if (!a) return;
   mt_arena_recycle(a); /* outside mu: zeroing a memtable's worth takes a while */
-  pthread_mutex_lock(&p->mu);
-  bool keep = !p->kept; /* another arena may have come back meanwhile */
-  if (keep) {
-    p->kept = a;
-    p->clean = true;
-  }
-  pthread_mutex_unlock(&p->mu);
-  if (!keep) mt_arena_free(a);
+  keep_or_free(p, a, true); /* another arena may have come back meanwhile */
 }
 
 size_t mt_arena_pool_memory(mt_arena_pool *p) {
