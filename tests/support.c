@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -360,6 +361,32 @@ void rm_rf(const char *d) {
   }
   if (dd) closedir(dd);
   rmdir(d);
+}
+
+/* Makes `to` a copy of the flat directory `from`: removed, made again, then
+ * every file copied.  False if any step fails. */
+bool copy_dir(const char *from, const char *to) {
+  rm_rf(to);
+  if (mkdir(to, 0700) != 0) return false;
+  DIR *dd = opendir(from);
+  if (!dd) return false;
+  struct dirent *e;
+  char a[512], b[512];
+  static char buf[1 << 16];
+  bool ok = true;
+  while (ok && (e = readdir(dd))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+    snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    ok = in && out;
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = false;
+  }
+  closedir(dd);
+  return ok;
 }
 
 /* ---- 6. running a command --------------------------------------------------------- */

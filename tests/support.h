@@ -131,6 +131,9 @@ mt_rep_ops support_array_ops(const char *name);
 
 /* Removes a flat directory and the files in it. */
 void rm_rf(const char *dir);
+/* Makes `to` a copy of the flat directory `from` (removed and made again
+ * first); false if any step fails. */
+bool copy_dir(const char *from, const char *to);
 /* Runs cmd (stderr joined); its output in out; returns its exit status. */
 int run_capture(const char *cmd, char *out, size_t cap);
 

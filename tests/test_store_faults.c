@@ -25,26 +25,6 @@
 
 static char dir[64];
 
-static void copy_dir(const char *from, const char *to) {
-  DIR *dd = opendir(from);
-  struct dirent *e;
-  char a[512], b[512];
-  static char buf[1 << 16];
-  assert_non_null(dd);
-  while ((e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(a, sizeof a, "%s/%s", from, e->d_name);
-    snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
-    assert_true(in && out);
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
-    fclose(in);
-    fclose(out);
-  }
-  closedir(dd);
-}
-
 static int setup(void **state) {
   strcpy(dir, "/tmp/mt_fault_XXXXXX");
   return mkdtemp(dir) ? 0 : -1;
@@ -304,12 +284,10 @@ static void crash_before_every_file_operation(void **state) {
   assert_int_equal(truncate(p, st.st_size - 3), 0);
   char master[] = "/tmp/mt_fault_master_XXXXXX";
   assert_non_null(mkdtemp(master));
-  copy_dir(dir, master);
+  assert_true(copy_dir(dir, master));
   int steps = 0;
   for (crash_at = 1;; crash_at++) {
-    rm_rf(dir); /* every round starts from the same torn directory */
-    assert_int_equal(mkdir(dir, 0755), 0);
-    copy_dir(master, dir);
+    assert_true(copy_dir(master, dir)); /* every round starts from the same torn directory */
     shared[0] = 9;
     shared[1] = 0;
     crash_count = 0;

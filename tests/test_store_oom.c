@@ -21,27 +21,6 @@
 
 static char pristine[64], work[64];
 
-static void copy_dir(const char *from, const char *to) {
-  rm_rf(to);
-  assert_int_equal(mkdir(to, 0700), 0);
-  DIR *d = opendir(from);
-  assert_non_null(d);
-  struct dirent *e;
-  char a[512], b[512], buf[1 << 16];
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(a, sizeof a, "%s/%s", from, e->d_name);
-    snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
-    assert_true(in && out);
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
-    fclose(in);
-    fclose(out);
-  }
-  closedir(d);
-}
-
 /* key i: present with value "v<i>" unless i % 7 == 3 (deleted after the flush) */
 static int key_of(char *buf, int i) { return snprintf(buf, 32, "key%05d", i); }
 
@@ -91,7 +70,7 @@ static int teardown(void **state) {
 static void oom_during_recovery(void **state) {
   long at = 0;
   for (;; at++) {
-    copy_dir(pristine, work);
+    assert_true(copy_dir(pristine, work));
     fail_alloc_install(at);
     mt_store *s;
     int rc = mt_store_open(&s, work, NULL);
@@ -118,7 +97,7 @@ static void oom_during_recovery(void **state) {
 static void oom_during_flush(void **state) {
   long at = 0;
   for (;; at++) {
-    copy_dir(pristine, work);
+    assert_true(copy_dir(pristine, work));
     mt_store *s;
     fail_alloc_install(-1); /* counts from open on, fails nothing yet */
     assert_int_equal(mt_store_open(&s, work, NULL), MT_OK);

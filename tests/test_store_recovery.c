@@ -31,26 +31,6 @@
 static const mt_recovery modes[] = {MT_RECOVER_TOLERATE_TAIL, MT_RECOVER_ABSOLUTE,
                                     MT_RECOVER_POINT_IN_TIME, MT_RECOVER_SKIP_CORRUPT};
 
-static void copy_dir(const char *from, const char *to) {
-  DIR *dd = opendir(from);
-  struct dirent *e;
-  char a[512], b[512];
-  static char buf[1 << 16];
-  assert_non_null(dd);
-  while ((e = readdir(dd))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(a, sizeof a, "%s/%s", from, e->d_name);
-    snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-    int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(in >= 0 && out >= 0);
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0) assert_int_equal(write(out, buf, (size_t)n), n);
-    close(in);
-    close(out);
-  }
-  closedir(dd);
-}
-
 static void key_of(char *k, int i) { snprintf(k, 16, "key%05d", i); }
 static size_t value_of(char *v, int i, size_t n) {
   for (size_t j = 0; j < n; j++) v[j] = (char)('a' + (i + j) % 26);
@@ -142,7 +122,7 @@ static void try_variant(const char *master, long cut, long flip_at, int flip_bit
                         const expect *e) {
   char d[] = "/tmp/mt_rec_XXXXXX", p[512];
   assert_non_null(mkdtemp(d));
-  copy_dir(master, d);
+  assert_true(copy_dir(master, d));
   seg(p, d, 1);
   if (cut >= 0) assert_int_equal(truncate(p, cut), 0);
   if (flip_at >= 0) {
@@ -360,7 +340,7 @@ static void power_loss_in_unsynced_older_segment(void **state) {
   int nrec = record_offsets(p, 4, offs, 4096);
   for (int variant = 0; variant < 5; variant++) {
     assert_non_null(mkdtemp(d));
-    copy_dir(master, d);
+    assert_true(copy_dir(master, d));
     seg(p, d, 4);
     /* 0: cut at a record boundary (two whole records gone, a clean end);
      * 1: a torn last record; 2: segment 4 ends after its header;
@@ -400,7 +380,7 @@ static void power_loss_in_unsynced_older_segment(void **state) {
   seg(p, master, newest + 1);
   while (access(p, F_OK) == 0) seg(p, master, ++newest + 1);
   assert_non_null(mkdtemp(d));
-  copy_dir(master, d);
+  assert_true(copy_dir(master, d));
   seg(p, d, newest);
   long size = fsize(p);
   assert_int_equal(truncate(p, 0), 0);
@@ -419,7 +399,7 @@ static void power_loss_in_unsynced_older_segment(void **state) {
 
   /* untouched, the crashed store has every key, in every mode */
   assert_non_null(mkdtemp(d));
-  copy_dir(master, d);
+  assert_true(copy_dir(master, d));
   mt_store *s;
   assert_int_equal(open_mode(&s, d, MT_RECOVER_ABSOLUTE), MT_OK);
   assert_int_equal(check_keys(s, -1), LAZY_KEYS);
