@@ -12,7 +12,8 @@
  * sequence numbers in queue order, drops `mu`, frames their records into
  * the WAL with one append (and one fdatasync under MT_SYNC_ALWAYS),
  * applies them to the active memtable in order, publishes the group's last
- * seq, then retakes `mu`, marks them done and wakes the next head.
+ * seq, then retakes `mu`, marks them done and wakes them and the next
+ * head (once it releases `mu`: see wait_cv).
  * Under MT_SYNC_ALWAYS a leader whose last group had n > 1 writers waits
  * (at most 1.5 times the recent fdatasync time, capped at GATHER_MAX_NS)
  * until n writers are queued: writers that were just acknowledged come
@@ -723,6 +724,7 @@ static void store_free(mt_store *s) {
   pthread_cond_destroy(&s->room_cv);
   pthread_cond_destroy(&s->merge_cv);
   pthread_cond_destroy(&s->sync_cv);
+  for (int i = 0; i < MT_STORE_WAIT_SLOTS; i++) pthread_cond_destroy(&s->wait_cv[i]);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->view_mu);
   pthread_mutex_destroy(&s->flush_mu);
@@ -751,6 +753,7 @@ int mt_store_open(mt_store **out, const char *dir, const mt_store_options *o) {
   pthread_cond_init(&s->room_cv, NULL);
   pthread_cond_init(&s->merge_cv, NULL);
   pthread_cond_init(&s->sync_cv, &s->cv_attr);
+  for (int i = 0; i < MT_STORE_WAIT_SLOTS; i++) pthread_cond_init(&s->wait_cv[i], &s->cv_attr);
   s->rep = mt_strdup(o->rep ? o->rep : "skiplist");
   s->dir = dir ? mt_strdup(dir) : NULL;
   if (!s->rep || (dir && !s->dir)) {
@@ -827,27 +830,32 @@ int mt_store_close(mt_store *s) {
 
 /* ---- the write queue ------------------------------------------------------------ */
 
-/* A waiter's condition variable is made when it first waits: most writes
- * never do.  Signals and the destroy skip one never made.  REQUIRES: mu
- * (but drop_cv, by the waiter's own thread at the end). */
+/* Writers wait on the store's condition variables, wait_cv[slot], a slot
+ * given round robin at enqueue; waiters that share one tell themselves
+ * apart by their own flags, so a wake-up is a broadcast.  Wake-ups are
+ * noted in to_wake and sent once `mu` is released (unlock_mu): a writer
+ * woken while the waker holds `mu` most often runs at once on the waker's
+ * CPU, only to block on `mu` and hand the CPU back (two more context
+ * switches between fdatasyncs).  The store owns the condition variables,
+ * so a broadcast never reaches one freed with a waiter that has already
+ * gone.  to_wake is empty whenever `mu` is free: every path that wakes
+ * ends in unlock_mu.  REQUIRES: mu (but unlock_mu releases it). */
 static int wait_cv(mt_store *s, waiter *w, const struct timespec *deadline) {
-  if (!w->cv_ready) {
-    pthread_cond_init(&w->cv, &s->cv_attr);
-    w->cv_ready = true;
-  }
-  return deadline ? pthread_cond_timedwait(&w->cv, &s->mu, deadline) : pthread_cond_wait(&w->cv, &s->mu);
+  pthread_cond_t *cv = &s->wait_cv[w->slot];
+  return deadline ? pthread_cond_timedwait(cv, &s->mu, deadline) : pthread_cond_wait(cv, &s->mu);
 }
-static void wake(waiter *w) {
-  if (w->cv_ready) pthread_cond_signal(&w->cv);
-}
-static void drop_cv(waiter *w) {
-  if (w->cv_ready) pthread_cond_destroy(&w->cv);
+static void wake(mt_store *s, const waiter *w) { s->to_wake |= 1u << w->slot; }
+static void unlock_mu(mt_store *s) {
+  uint32_t slots = s->to_wake;
+  s->to_wake = 0;
+  pthread_mutex_unlock(&s->mu);
+  for (; slots; slots &= slots - 1) pthread_cond_broadcast(&s->wait_cv[__builtin_ctz(slots)]);
 }
 
 static void pop_head(mt_store *s, waiter *last) { /* REQUIRES: mu */
   s->head = last->next;
   if (!s->head) s->tail = NULL;
-  else wake(s->head);
+  else wake(s, s->head);
 }
 
 static int failed_error(mt_store *s) { /* REQUIRES: mu */
@@ -867,6 +875,7 @@ static waiter *enqueue(mt_store *s, waiter *w) { /* REQUIRES: mu */
   w->next = NULL;
   w->done = false;
   w->led = false;
+  w->slot = s->next_slot++ % MT_STORE_WAIT_SLOTS;
   if (s->tail) s->tail->next = w;
   else s->head = w;
   s->tail = w;
@@ -978,13 +987,11 @@ static int commit(mt_store *s, waiter *w) {
       if (rc == MT_EIO) failed_error(s);
       else if (rc) mt_set_error(rc, "the leader could not frame this write group: %s", mt_strerror(rc));
     }
-    pthread_mutex_unlock(&s->mu);
-    drop_cv(w);
+    unlock_mu(s);
     return rc;
   }
   rc = lead(s, head, w);
-  pthread_mutex_unlock(&s->mu);
-  drop_cv(w);
+  unlock_mu(s);
   return rc;
 }
 
@@ -1027,7 +1034,7 @@ static int lead(mt_store *s, waiter *head, waiter *self) {
   for (waiter *x = w;; x = x->next) {
     x->status = !rc ? MT_OK : fatal ? MT_EIO : rc;
     x->done = true;
-    if (x != self) wake(x);
+    if (x != self) wake(s, x);
     if (x == last) break;
   }
   pop_head(s, last);
@@ -1048,8 +1055,7 @@ static int exclusive_begin(mt_store *s, waiter *w) {
 static void exclusive_end(mt_store *s, waiter *w) {
   pthread_mutex_lock(&s->mu);
   pop_head(s, w);
-  pthread_mutex_unlock(&s->mu);
-  drop_cv(w);
+  unlock_mu(s);
 }
 
 static int write_entries(mt_store *s, mt_slice body, uint32_t count) {

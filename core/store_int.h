@@ -21,6 +21,7 @@ enum {
   MT_STORE_PEND_MAX = 4,    /* flushed memtables waiting for the sync thread */
   MT_STORE_PARK_MAX = 8,    /* retired segments' logs kept open for recycling */
   MT_STORE_RECYCLE_MAX = 2, /* obsolete segments' logs ready for the next freezes */
+  MT_STORE_WAIT_SLOTS = 32, /* condition variables the writers wait on (store.c) */
 };
 
 typedef struct waiter {
@@ -29,10 +30,9 @@ typedef struct waiter {
   bool barrier; /* an exclusive section, not a write */
   bool done;
   bool led;     /* its group was taken over by the writer that completed it */
-  bool cv_ready; /* cv was made (it waited once) */
+  unsigned slot; /* it waits on the store's wait_cv[slot] */
   int status;
   uint64_t seq; /* first seq of the batch, given by the leader */
-  pthread_cond_t cv;
   struct waiter *next;
 } waiter;
 
@@ -128,6 +128,9 @@ struct mt_store {
 
   pthread_condattr_t cv_attr; /* CLOCK_MONOTONIC for timed waits */
   waiter *gathering;          /* a leader waiting for its group (under mu) */
+  pthread_cond_t wait_cv[MT_STORE_WAIT_SLOTS]; /* writers wait here (store.c) */
+  unsigned next_slot;         /* the next waiter's slot (under mu) */
+  uint32_t to_wake;           /* slots to broadcast once mu is released (under mu) */
   unsigned last_group;        /* writers in the last group (under mu) */
   uint64_t sync_ns;           /* moving average of one fdatasync (under mu) */
 };

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/store_int.h"
 #include "support.h"
 
 enum { W = 3 };
@@ -220,6 +221,53 @@ static void big_write_completing_a_group_is_written(void **state) {
   free(big_value);
 }
 
+/* ---- more writers than wait slots --------------------------------------------- */
+
+/* Waiting writers share the store's MT_STORE_WAIT_SLOTS condition variables
+ * (store.c), so a wake-up must reach the waiter it is for whichever other
+ * waiters share its slot.  Over twice as many writers as slots put under
+ * MT_SYNC_ALWAYS (groups gather while a leader syncs), with barriers
+ * (mt_store_flush) waiting among them: every write is acknowledged and
+ * there; a lost wake-up hangs a writer, and the alarm fails the test. */
+enum { MS_WRITERS = 2 * MT_STORE_WAIT_SLOTS + 7, MS_OPS = 25 };
+
+static void *slot_writer(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int i = 0; i < MS_OPS; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "m%03d:%03d", t, i);
+    if (mt_store_put(store, S(k), S(k))) atomic_fetch_add(&failures, 1);
+    if (t % 16 == 0 && i % 8 == 0 && mt_store_flush(store)) atomic_fetch_add(&failures, 1);
+  }
+  return NULL;
+}
+
+static void more_writers_than_wait_slots(void **state) {
+  mt_store_options o;
+  mt_store_options_init(&o);
+  o.sync = MT_SYNC_ALWAYS;
+  assert_int_equal(mt_store_open(&store, dir, &o), MT_OK);
+  atomic_store(&failures, 0);
+  alarm(120);
+  pthread_t w[MS_WRITERS];
+  for (int t = 0; t < MS_WRITERS; t++) pthread_create(&w[t], NULL, slot_writer, (void *)(intptr_t)t);
+  for (int t = 0; t < MS_WRITERS; t++) pthread_join(w[t], NULL);
+  alarm(0);
+  assert_int_equal(atomic_load(&failures), 0);
+  struct mt_store_stats st;
+  mt_store_stats(store, &st);
+  assert_int_equal(st.writes, MS_WRITERS * MS_OPS);
+  for (int t = 0; t < MS_WRITERS; t++)
+    for (int i = 0; i < MS_OPS; i++) {
+      char k[32];
+      snprintf(k, sizeof k, "m%03d:%03d", t, i);
+      void *v;
+      if (mt_store_get(store, S(k), MT_SEQ_MAX, &v, NULL) != MT_OK) fail_msg("%s was acknowledged but is missing", k);
+      mt_free(v);
+    }
+  assert_int_equal(mt_store_close(store), MT_OK);
+}
+
 /* ---- flush while writing ----------------------------------------------------- */
 
 static atomic_long flushed;
@@ -280,6 +328,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(writers_and_readers_sync_always, setup, teardown),
       cmocka_unit_test_setup_teardown(flush_while_writing, setup, teardown),
       cmocka_unit_test_setup_teardown(big_write_completing_a_group_is_written, setup, teardown),
+      cmocka_unit_test_setup_teardown(more_writers_than_wait_slots, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
