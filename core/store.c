@@ -844,6 +844,7 @@ static int wait_cv(mt_store *s, waiter *w, const struct timespec *deadline) {
   pthread_cond_t *cv = &s->wait_cv[w->slot];
   return deadline ? pthread_cond_timedwait(cv, &s->mu, deadline) : pthread_cond_wait(cv, &s->mu);
 }
+_Static_assert(MT_STORE_WAIT_SLOTS <= 32, "to_wake holds a bit per slot");
 static void wake(mt_store *s, const waiter *w) { s->to_wake |= 1u << w->slot; }
 static void unlock_mu(mt_store *s) {
   uint32_t slots = s->to_wake;
