@@ -833,24 +833,38 @@ int mt_store_close(mt_store *s) {
 /* Writers wait on the store's condition variables, wait_cv[slot], a slot
  * given round robin at enqueue; waiters that share one tell themselves
  * apart by their own flags, so a wake-up is a broadcast.  Wake-ups are
- * noted in to_wake and sent once `mu` is released (unlock_mu): a writer
- * woken while the waker holds `mu` most often runs at once on the waker's
- * CPU, only to block on `mu` and hand the CPU back (two more context
- * switches between fdatasyncs).  The store owns the condition variables,
- * so a broadcast never reaches one freed with a waiter that has already
- * gone.  to_wake is empty whenever `mu` is free: every path that wakes
- * ends in unlock_mu.  REQUIRES: mu (but unlock_mu releases it). */
+ * noted in to_wake and sent once `mu` is released (unlock_mu; the next
+ * group's head first): a writer woken while the waker holds `mu` most
+ * often runs at once on the waker's CPU, only to block on `mu` and hand
+ * the CPU back (two more context switches between fdatasyncs).  The store
+ * owns the condition variables, so a broadcast never reaches one freed
+ * with a waiter that has already gone.  The write queue releases `mu`
+ * only through unlock_mu and wait_cv, and both send what is noted, so
+ * to_wake is empty whenever `mu` is free.  REQUIRES: mu (but unlock_mu
+ * releases it). */
+_Static_assert(MT_STORE_WAIT_SLOTS <= 32, "to_wake holds a bit per slot");
+static void send_wakes(mt_store *s, uint32_t slots, unsigned first) {
+  if (first < MT_STORE_WAIT_SLOTS) {
+    pthread_cond_broadcast(&s->wait_cv[first]);
+    slots &= ~(1u << first);
+  }
+  for (; slots; slots &= slots - 1) pthread_cond_broadcast(&s->wait_cv[__builtin_ctz(slots)]);
+}
 static int wait_cv(mt_store *s, waiter *w, const struct timespec *deadline) {
+  if (s->to_wake) { /* never left pending while mu is free (sent under it here) */
+    send_wakes(s, s->to_wake, MT_STORE_WAIT_SLOTS);
+    s->to_wake = 0;
+  }
   pthread_cond_t *cv = &s->wait_cv[w->slot];
   return deadline ? pthread_cond_timedwait(cv, &s->mu, deadline) : pthread_cond_wait(cv, &s->mu);
 }
-_Static_assert(MT_STORE_WAIT_SLOTS <= 32, "to_wake holds a bit per slot");
 static void wake(mt_store *s, const waiter *w) { s->to_wake |= 1u << w->slot; }
 static void unlock_mu(mt_store *s) {
   uint32_t slots = s->to_wake;
+  unsigned first = s->head && (slots >> s->head->slot & 1) ? s->head->slot : MT_STORE_WAIT_SLOTS;
   s->to_wake = 0;
   pthread_mutex_unlock(&s->mu);
-  for (; slots; slots &= slots - 1) pthread_cond_broadcast(&s->wait_cv[__builtin_ctz(slots)]);
+  send_wakes(s, slots, first);
 }
 
 static void pop_head(mt_store *s, waiter *last) { /* REQUIRES: mu */
@@ -954,7 +968,7 @@ static bool gather(mt_store *s, waiter *w) { /* REQUIRES: mu */
   struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
   s->gathering = w;
   while (!w->led && mono_ns() < yield_end) {
-    pthread_mutex_unlock(&s->mu);
+    unlock_mu(s);
     sched_yield();
     pthread_mutex_lock(&s->mu);
   }
@@ -976,12 +990,12 @@ static int commit(mt_store *s, waiter *w) {
   waiter *head = NULL; /* of the group w leads */
   if (s->failed) rc = failed_error(s);
   else head = enqueue(s, w);
-  if (head == w && s->failed) { /* the head: fail if the store failed meanwhile */
+  if (head == w && !s->failed && gather(s, w)) head = NULL;
+  if (head == w && s->failed) { /* the head: fail if the store failed meanwhile (queued or gathering) */
     rc = failed_error(s);
     pop_head(s, w);
     head = NULL;
   }
-  if (head == w && gather(s, w)) head = NULL;
   if (!head) { /* failed, or done by a leader */
     if (!rc) {
       rc = w->status;
@@ -1023,7 +1037,7 @@ static int lead(mt_store *s, waiter *head, waiter *self) {
     rc = mt_set_error(MT_EIO, "sequence numbers are exhausted (MT_SEQ_MAX reached)");
   } else {
     s->next_seq = seq; /* a group that fails leaves a gap: harmless */
-    pthread_mutex_unlock(&s->mu);
+    unlock_mu(s);
     maybe_freeze(s, members); /* a failure leaves the active one growing; a failed WAL fails below */
     rc = s->wal ? log_group(s, w, last, &fatal) : MT_OK;
     if (!rc) rc = apply_group(s, w, last);
@@ -1049,7 +1063,7 @@ static int exclusive_begin(mt_store *s, waiter *w) {
   pthread_mutex_lock(&s->mu);
   enqueue(s, w);
   int rc = s->failed ? failed_error(s) : MT_OK;
-  pthread_mutex_unlock(&s->mu);
+  unlock_mu(s);
   return rc;
 }
 

@@ -10,7 +10,11 @@
  *  - reading the same snapshot again gives the same answer.
  * Afterwards the WAL must replay to exactly what was written.  A second
  * test flushes a memory-only store into a counting sink while writers run:
- * nothing is lost or duplicated across the switch of memtables. */
+ * nothing is lost or duplicated across the switch of memtables.  Others
+ * cover group commit's hand-over with writes bigger than a group, and more
+ * writers than the store has condition variables to wait on.  Every test
+ * runs under an alarm: a lost wake-up hangs a writer, and the alarm turns
+ * that into a failure instead of a wait for ctest's timeout. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,9 +42,11 @@ static atomic_long failures;
 
 static int setup(void **state) {
   strcpy(dir, "/tmp/mt_conc_XXXXXX");
+  alarm(300); /* each test takes seconds, under TSan too */
   return mkdtemp(dir) ? 0 : -1;
 }
 static int teardown(void **state) {
+  alarm(0);
   rm_rf(dir);
   return 0;
 }
@@ -228,7 +234,7 @@ static void big_write_completing_a_group_is_written(void **state) {
  * waiters share its slot.  Over twice as many writers as slots put under
  * MT_SYNC_ALWAYS (groups gather while a leader syncs), with barriers
  * (mt_store_flush) waiting among them: every write is acknowledged and
- * there; a lost wake-up hangs a writer, and the alarm fails the test. */
+ * there (a lost wake-up hangs a writer: see setup's alarm). */
 enum { MS_WRITERS = 2 * MT_STORE_WAIT_SLOTS + 7, MS_OPS = 25 };
 
 static void *slot_writer(void *arg) {
@@ -248,11 +254,9 @@ static void more_writers_than_wait_slots(void **state) {
   o.sync = MT_SYNC_ALWAYS;
   assert_int_equal(mt_store_open(&store, dir, &o), MT_OK);
   atomic_store(&failures, 0);
-  alarm(120);
   pthread_t w[MS_WRITERS];
   for (int t = 0; t < MS_WRITERS; t++) pthread_create(&w[t], NULL, slot_writer, (void *)(intptr_t)t);
   for (int t = 0; t < MS_WRITERS; t++) pthread_join(w[t], NULL);
-  alarm(0);
   assert_int_equal(atomic_load(&failures), 0);
   struct mt_store_stats st;
   mt_store_stats(store, &st);
