@@ -3,8 +3,8 @@
  *
  *   1. MT_SYNC_NONE: store puts/s vs write(2)/s of the same record sizes
  *      (target: >= 80%).
- *   2. MT_SYNC_ALWAYS: puts/s with 2 writer threads vs 1 (group commit;
- *      target: >= 1.8x).
+ *   2. MT_SYNC_ALWAYS: puts/s with 2 writer threads vs 1, medians of 5
+ *      interleaved rounds (group commit; target: >= 1.8x).
  *
  * usage: store_put_bench [--dir=PATH] [--num=N] [--sync-num=N] [--rep=SPEC]
  *                        [--keys=random|seq]
@@ -51,6 +51,19 @@ static void make_key(char *k, uint64_t i) {
 static int die(const char *what, int rc) {
   fprintf(stderr, "%s: %s (%s)\n", what, mt_strerror(rc), mt_last_error());
   exit(1);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n) (n odd), leaving v in its order. */
+static double median(const double *v, int n) {
+  double sorted[16];
+  memcpy(sorted, v, (size_t)n * sizeof *v);
+  qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+  return sorted[n / 2];
 }
 
 static mt_store *open_store(const char *dir, mt_sync sync) {
@@ -164,26 +177,28 @@ int main(int argc, char **argv) {
   printf("  write(2) calls  %10.0f /s  (rounds %.0f, %.0f, %.0f)\n", plain, plains[0], plains[1], plains[2]);
   printf("  ratio           %10.2f     (target >= 0.80)\n", put / plain);
 
-  /* 2. MT_SYNC_ALWAYS: 1 writer vs 2 writers, three interleaved rounds;
-   *    each side's rate is its puts over its time in all rounds, so a drift
-   *    of the disk's fdatasync latency hits both sides alike */
-  double t1 = 0, t2 = 0, ones[3], twos[3];
+  /* 2. MT_SYNC_ALWAYS: 1 writer vs 2 writers, SYNC_ROUNDS interleaved
+   *    rounds; each side's rate is the median of its rounds, so a round
+   *    that a burst of the machine's other work slowed does not decide */
+  enum { SYNC_ROUNDS = 5 };
+  double ones[SYNC_ROUNDS], twos[SYNC_ROUNDS];
   uint64_t syncs1 = 0, syncs2 = 0, writes2 = 0;
-  for (int r = 0; r < 3; r++) {
+  for (int r = 0; r < SYNC_ROUNDS; r++) {
     ones[r] = store_rate(dir, MT_SYNC_ALWAYS, sync_num, 1, NULL, &st);
     syncs1 += st.wal_syncs;
     twos[r] = store_rate(dir, MT_SYNC_ALWAYS, sync_num, 2, NULL, &st);
     syncs2 += st.wal_syncs;
     writes2 += st.writes;
-    t1 += (double)sync_num / ones[r];
-    t2 += (double)(2 * sync_num) / twos[r];
   }
-  double one = 3.0 * (double)sync_num / t1, two = 6.0 * (double)sync_num / t2;
-  printf("MT_SYNC_ALWAYS %llu puts per thread, 3 rounds\n", (unsigned long long)sync_num);
-  printf("  1 thread        %10.0f /s  (rounds %.0f, %.0f, %.0f; %llu fdatasyncs)\n", one, ones[0], ones[1], ones[2],
-         (unsigned long long)syncs1);
-  printf("  2 threads       %10.0f /s  (rounds %.0f, %.0f, %.0f; %llu fdatasyncs, %.2f puts per sync)\n", two,
-         twos[0], twos[1], twos[2], (unsigned long long)syncs2, (double)writes2 / (double)(syncs2 ? syncs2 : 1));
+  double one = median(ones, SYNC_ROUNDS), two = median(twos, SYNC_ROUNDS);
+  printf("MT_SYNC_ALWAYS %llu puts per thread, %d rounds, medians\n", (unsigned long long)sync_num, SYNC_ROUNDS);
+  printf("  1 thread        %10.0f /s  (rounds", one);
+  for (int r = 0; r < SYNC_ROUNDS; r++) printf(" %.0f", ones[r]);
+  printf("; %llu fdatasyncs)\n", (unsigned long long)syncs1);
+  printf("  2 threads       %10.0f /s  (rounds", two);
+  for (int r = 0; r < SYNC_ROUNDS; r++) printf(" %.0f", twos[r]);
+  printf("; %llu fdatasyncs, %.2f puts per sync)\n", (unsigned long long)syncs2,
+         (double)writes2 / (double)(syncs2 ? syncs2 : 1));
   printf("  ratio           %10.2f     (target >= 1.80)\n", two / one);
   rm_files(dir);
   if (made) rmdir(dir);
