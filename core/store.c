@@ -951,7 +951,7 @@ static int log_group(mt_store *s, waiter *w, waiter *last, bool *fatal) {
     atomic_fetch_add_explicit(&s->wal_syncs, 1, memory_order_relaxed);
     pthread_mutex_lock(&s->mu);
     s->sync_ns = s->sync_ns ? (s->sync_ns * 7 + took) / 8 : took;
-    pthread_mutex_unlock(&s->mu);
+    unlock_mu(s);
   }
   return rc;
 }
