@@ -254,7 +254,8 @@ static void prefix_path_is_cheap(void **state) {
   for (int frozen = 0; frozen < 2; frozen++) {
     mt_iter *it;
     assert_int_equal(mt_iter_new(&it, m), MT_OK);
-    for (uint32_t p = 0; p < P; p += 97) {
+    long get_calls = 0, sampled = 0;
+    for (uint32_t p = 0; p < P; p += 97, sampled++) {
       cnt.calls = cnt.cross = 0;
       assert_int_equal(read_prefix(it, p * 3 + 1), (int)PER);
       /* one group: no merge over 1000 groups, no key of another prefix compared
@@ -268,10 +269,17 @@ static void prefix_path_is_cheap(void **state) {
       assert_int_equal(mt_memtable_get(m, SL(kb, 8), MT_SEQ_MAX, NULL, NULL), MT_NOTFOUND);
       put_key(kb, p * 3 + 2, 1); /* absent prefix: the bucket says so, no comparison */
       assert_int_equal(mt_memtable_get(m, SL(kb, 8), MT_SEQ_MAX, NULL, NULL), MT_NOTFOUND);
-      if (cnt.cross > 0 || cnt.calls > 40)
-        fail_msg("frozen %d: gets took %ld comparisons, %ld across prefixes", frozen, cnt.calls, cnt.cross);
+      if (cnt.cross > 0) fail_msg("frozen %d: gets compared keys of other prefixes", frozen);
+      get_calls += cnt.calls;
       assert_int_equal(read_prefix(it, p * 3 + 2), 0); /* an absent prefix reads nothing */
     }
+    /* Two searches of a 50-entry group: 17 comparisons per prefix is the
+     * median.  The heights are random per process (a skip list's are seeded
+     * from a thread-local address), so one prefix took up to 44 in 3,300
+     * samples; the sum over 11 prefixes stayed within 142-247 in 300 runs.
+     * A walk of the group, or of other groups, costs 75 and more each. */
+    if (get_calls > 30 * sampled)
+      fail_msg("frozen %d: gets took %ld comparisons over %ld prefixes", frozen, get_calls, sampled);
     mt_iter_free(it);
     assert_int_equal(mt_memtable_freeze(m), MT_OK);
   }
