@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,17 +319,26 @@ static void walk_and_check(mt_store *s, uint64_t snap, unsigned *seed) {
   mt_iter_free(it);
 }
 
-static int sink_fail;
-static uint64_t sink_entries, sink_count;
+/* A sink that fails while sink_fail is set, and counts the entries of the
+ * flushes it completed.  The store calls it from its flush thread, which
+ * retries a failed flush on its own after 10 ms: a test keeps sink_fail set
+ * for as long as it needs the frozen memtable to stay. */
+static atomic_int sink_fail;
+static _Atomic uint64_t sink_entries;
+static uint64_t sink_pending; /* of the flush in progress; the flush thread's */
 static int s_begin(void *ctx, uint64_t id, uint64_t count) {
-  sink_count += count;
+  sink_pending = 0;
   return MT_OK;
 }
 static int s_add(void *ctx, mt_slice key, uint64_t seq, mt_kind kind, mt_slice value) {
-  sink_entries++;
+  sink_pending++;
   return MT_OK;
 }
-static int s_finish(void *ctx, int status) { return sink_fail ? MT_EIO : MT_OK; }
+static int s_finish(void *ctx, int status) {
+  if (atomic_load(&sink_fail)) return MT_EIO;
+  if (status == MT_OK) atomic_fetch_add(&sink_entries, sink_pending);
+  return MT_OK;
+}
 static const mt_flush_sink sink = {s_begin, s_add, s_finish};
 
 static void iterator_matches_model(void **state) {
@@ -340,6 +350,7 @@ static void iterator_matches_model(void **state) {
     mt_store *s;
     assert_int_equal(mt_store_open(&s, round ? dir : NULL, &o), MT_OK);
     nops = 0;
+    bool failed_once = false;
     uint64_t seq = 0, snaps[16];
     int nsnaps = 0;
     mt_batch *b;
@@ -368,16 +379,20 @@ static void iterator_matches_model(void **state) {
         snaps[nsnaps++] = mt_store_last_seq(s);
       }
       assert_int_equal(mt_store_last_seq(s), seq);
-      if (nops == MAXOPS / 2) { /* a failed flush keeps a frozen memtable: iterators merge */
-        sink_fail = 1;
+      if (!failed_once && nops >= MAXOPS / 2) { /* a failed flush keeps a frozen memtable */
+        failed_once = true;
+        atomic_store(&sink_fail, 1); /* until the checks end: no retry may succeed */
         assert_int_equal(mt_store_flush(s), MT_EIO);
-        sink_fail = 0;
         struct mt_store_stats st;
         mt_store_stats(s, &st);
         assert_int_equal(st.frozen, 1);
       }
     }
     mt_batch_free(b);
+    assert_true(failed_once);
+    struct mt_store_stats st;
+    mt_store_stats(s, &st);
+    assert_int_equal(st.frozen, 1); /* so the walks below merge it with the active one */
     for (int i = 0; i < nsnaps; i++) walk_and_check(s, snaps[i], &seed);
     walk_and_check(s, MT_SEQ_MAX, &seed);
     walk_and_check(s, 0, &seed);
@@ -391,6 +406,7 @@ static void iterator_matches_model(void **state) {
       assert_int_equal(mt_store_get(s, S(kk), MT_SEQ_MAX, &v, &n), want < 0 ? MT_NOTFOUND : MT_OK);
       mt_free(v);
     }
+    atomic_store(&sink_fail, 0);
     assert_int_equal(mt_store_close(s), MT_OK);
   }
 }
@@ -410,7 +426,7 @@ static void flush_into_sink(void **state) {
   mt_store_options o;
   mt_store_options_init(&o);
   o.sink = &sink;
-  sink_entries = sink_count = 0;
+  atomic_store(&sink_entries, 0);
   assert_int_equal(mt_store_open(&s, dir, &o), MT_OK);
   for (int i = 0; i < 100; i++) {
     char k[16];
@@ -419,24 +435,25 @@ static void flush_into_sink(void **state) {
   }
   int before = count_files(dir, "wal-");
   assert_true(before >= 1);
-  /* a failing sink keeps everything: the memtable and its segments */
-  sink_fail = 1;
+  /* a failing sink keeps everything: the memtable and its segments, through
+   * the background retries too */
+  atomic_store(&sink_fail, 1);
   assert_int_equal(mt_store_flush(s), MT_EIO);
-  sink_fail = 0;
   void *v;
   assert_int_equal(mt_store_get(s, S("f010"), MT_SEQ_MAX, &v, NULL), MT_OK);
   mt_free(v);
   assert_int_equal(mt_store_put(s, S("g"), S("new")), MT_OK);
   assert_int_equal(count_files(dir, "wal-"), before + 1);
   /* the retry flushes the frozen one, then the active one */
+  atomic_store(&sink_fail, 0);
   assert_int_equal(mt_store_flush(s), MT_OK);
   assert_int_equal(count_files(dir, "wal-"), 1);
-  assert_int_equal(sink_entries, 100 + 100 + 1); /* 100 twice (one failed try) + "g" */
+  assert_int_equal(atomic_load(&sink_entries), 100 + 1); /* each entry once, "g" too */
   struct mt_store_stats st;
   mt_store_stats(s, &st);
   assert_int_equal(st.flushes, 2);
   assert_int_equal(st.frozen, 0);
-  assert_int_equal(st.flush_errors, 1); /* the failed try, counted */
+  assert_true(st.flush_errors >= 1); /* the failed try, and any background retry meanwhile */
   uint64_t last = mt_store_last_seq(s);
   assert_int_equal(mt_store_flush(s), MT_OK); /* nothing to do */
   assert_int_equal(mt_store_close(s), MT_OK);
