@@ -262,11 +262,12 @@ static void freeze_flush_merge_reopen(void **state) {
   assert_int_equal(mt_store_close(s), MT_OK);
 }
 
-/* The name of the run holding the lowest seqs. */
-static void oldest_run(char *name, size_t cap) {
+/* The name of the run holding the lowest seqs; returns its file's bytes
+ * and adds those of every other run to *newer. */
+static uint64_t oldest_run(char *name, size_t cap, uint64_t *newer) {
   DIR *dd = opendir(dir);
   struct dirent *e;
-  uint64_t oldest = UINT64_MAX;
+  uint64_t oldest = UINT64_MAX, bytes = 0, total = 0;
   while ((e = readdir(dd))) {
     uint64_t n;
     if (!mt_run_parse_name(e->d_name, &n)) continue;
@@ -274,23 +275,29 @@ static void oldest_run(char *name, size_t cap) {
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     mt_run *r;
     assert_int_equal(mt_run_open(&r, p, NULL), MT_OK);
+    uint64_t size = mt_run_file_bytes(r);
+    total += size;
     if (mt_run_props_of(r)->min_seq < oldest) {
       oldest = mt_run_props_of(r)->min_seq;
+      bytes = size;
       snprintf(name, cap, "%s", e->d_name);
     }
     mt_run_unref(r);
   }
   closedir(dd);
+  *newer = total - bytes;
+  return bytes;
 }
 
-/* Waits until the merge thread brought the runs down to at most max. */
+/* Waits until the merge thread brought the runs down to at most max, and
+ * removed the files of the runs it folded. */
 static void settle(mt_store *s, uint64_t max, struct mt_store_stats *st) {
-  for (int t = 0; t < 1000; t++) {
+  for (int t = 0; t < 3000; t++) {
     assert_int_equal(mt_store_stats(s, st), MT_OK);
-    if (st->runs <= max) return;
+    if (st->runs <= max && count_named("run-", ".sst") == (int)st->runs) return;
     usleep(10000);
   }
-  fail_msg("%llu runs after 10 s (max_runs %llu)", (unsigned long long)st->runs, (unsigned long long)max);
+  fail_msg("%llu runs after 30 s (max_runs %llu)", (unsigned long long)st->runs, (unsigned long long)max);
 }
 
 /* Tiered merges (store_flush.c invariant 5): past max_runs the newest runs
@@ -308,7 +315,7 @@ static void tiered_merges_keep_runs_bounded(void **state) {
   assert_true(st.flushes >= 40);
   check(s);
   char before[256] = "", after[256] = "";
-  oldest_run(before, sizeof before);
+  uint64_t newer = 0, oldest = oldest_run(before, sizeof before, &newer);
   uint64_t merges = st.merges;
   for (int f = 0; f < 5; f++) {
     for (int k = 0; k < 3; k++) put(s, rand_r(&seed) % NK, 30000 + f);
@@ -320,8 +327,13 @@ static void tiered_merges_keep_runs_bounded(void **state) {
   }
   settle(s, 4, &st);
   assert_true(st.merges > merges);
-  oldest_run(after, sizeof after);
-  assert_string_equal(before, after);
+  oldest_run(after, sizeof after, &(uint64_t){0});
+  /* The merge folds the oldest run too once it is no bigger than the newer
+   * ones together.  How much bigger it is depends on when the merges ran
+   * (16 KiB to 2.3 MB in 80 runs); the five runs add about 2.8 KiB. */
+  if (oldest > newer + 8192) assert_string_equal(before, after);
+  else print_message("the oldest run (%llu bytes) is too close to the newer ones (%llu) to check it stays\n",
+                     (unsigned long long)oldest, (unsigned long long)newer);
   check_reopen_check(s, 16 << 10, 4);
 }
 
@@ -602,17 +614,24 @@ static void failed_run_sync_writes_the_run_again(void **state) {
  * dropped and read back stale, here overwritten): the rewrite checks the
  * checksums again, refuses, and fails the store; the WAL still holds the
  * data, and a reopen has every key. */
+static int fail_first_run_sync_and_damage(void *ctx, mt_file_op op, const char *path, size_t *len) {
+  int err = fail_first_run_sync(ctx, op, path, len);
+  if (err) { /* before the flush thread can retry, which it does on its own after 10 ms */
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || pwrite(fd, "XXXXXXXX", 8, 100) != 8) err = EBADF; /* the test then fails */
+    if (fd >= 0) close(fd);
+  }
+  return err;
+}
+
 static void failed_run_sync_then_damage_fails_the_store(void **state) {
-  static const mt_file_fault f = {fail_first_run_sync, NULL, NULL};
+  static const mt_file_fault f = {fail_first_run_sync_and_damage, NULL, NULL};
   failed_sync[0] = 0;
   mt_file_set_fault(&f);
   mt_store *s = open_small(1 << 20, 8);
   for (int k = 0; k < 200; k++) put(s, k, 1);
   assert_int_equal(mt_store_flush(s), MT_EIO);
-  int fd = open(failed_sync, O_WRONLY);
-  assert_true(fd >= 0);
-  assert_int_equal(pwrite(fd, "XXXXXXXX", 8, 100), 8);
-  close(fd);
+  assert_non_null(strstr(mt_last_error(), strerror(EIO)));
   assert_int_equal(mt_store_flush(s), MT_EIO);
   assert_non_null(strstr(mt_last_error(), "no longer verifies"));
   char kb[16], vb[128];
