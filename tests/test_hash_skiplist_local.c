@@ -5,7 +5,9 @@
  * the cheap path (a point read or a seek inside one prefix never compares a
  * key of another prefix), no degeneration when every key shares a prefix,
  * iterators racing parallel writers, and allocation failures.
- * Deterministic seeds, so a failure replays. */
+ * The test's keys come from fixed seeds; the rep's node heights do not
+ * (seeded per thread from an address), so bounds on comparison counts
+ * hold over many samples, with room measured over hundreds of runs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

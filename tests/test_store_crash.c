@@ -154,7 +154,11 @@ static void power_loss(unsigned *seed) {
 }
 
 static void kill_loop(mt_sync sync, bool lose_power) {
-  unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+  /* the kills land where the scheduler puts them; the seed picks their
+   * delays and the power-loss cuts: MT_TEST_SEED=N replays those */
+  const char *env = getenv("MT_TEST_SEED");
+  unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL) ^ (unsigned)getpid();
+  print_message("seed %u (MT_TEST_SEED)\n", seed);
   long total = 0;
   for (int round = 0; round < ROUNDS; round++) {
     sh->acked = -1;
