@@ -66,6 +66,11 @@ static double median(const double *v, int n) {
   return sorted[n / 2];
 }
 
+/* Prints " v[0] v[1] ..." with fmt for each value. */
+static void print_rounds(const char *fmt, const double *v, int n) {
+  for (int r = 0; r < n; r++) printf(fmt, v[r]);
+}
+
 static mt_store *open_store(const char *dir, mt_sync sync) {
   rm_files(dir);
   mt_store_options o;
@@ -196,14 +201,14 @@ int main(int argc, char **argv) {
   double one = median(ones, SYNC_ROUNDS), two = median(twos, SYNC_ROUNDS);
   printf("MT_SYNC_ALWAYS %llu puts per thread, %d rounds, medians\n", (unsigned long long)sync_num, SYNC_ROUNDS);
   printf("  1 thread        %10.0f /s  (rounds", one);
-  for (int r = 0; r < SYNC_ROUNDS; r++) printf(" %.0f", ones[r]);
+  print_rounds(" %.0f", ones, SYNC_ROUNDS);
   printf("; %llu fdatasyncs)\n", (unsigned long long)syncs1);
   printf("  2 threads       %10.0f /s  (rounds", two);
-  for (int r = 0; r < SYNC_ROUNDS; r++) printf(" %.0f", twos[r]);
+  print_rounds(" %.0f", twos, SYNC_ROUNDS);
   printf("; %llu fdatasyncs, %.2f puts per sync)\n", (unsigned long long)syncs2,
          (double)writes2 / (double)(syncs2 ? syncs2 : 1));
   printf("  ratio           %10.2f     (target >= 1.80; median of rounds", median(ratios, SYNC_ROUNDS));
-  for (int r = 0; r < SYNC_ROUNDS; r++) printf(" %.2f", ratios[r]);
+  print_rounds(" %.2f", ratios, SYNC_ROUNDS);
   printf(")\n");
   rm_files(dir);
   if (made) rmdir(dir);
